@@ -1,1 +1,41 @@
-export {};
+export type {
+  Aggregate,
+  Analysis,
+  ColumnDef,
+  ColumnRef,
+  Condition,
+  DdlAction,
+  DdlInfo,
+  DeleteInfo,
+  Dialect,
+  ExprValue,
+  InsertInfo,
+  JoinInfo,
+  KeyPredicate,
+  KeyRange,
+  OrderByItem,
+  SelectColumn,
+  SelectShape,
+  SqlValue,
+  StatementKind,
+  TableOccurrence,
+  UpdateInfo,
+} from "./types";
+export { SqlError, type SqlErrorCode, type SqlPosition } from "./errors";
+export { loadSqlParser, isSqlParserLoaded } from "./parser";
+export { analyze, type AnalyzeOptions } from "./analyze";
+export { assertDeterministic } from "./determinism";
+export { shardKeyPredicate, insertRowKeys } from "./predicate";
+export { resolveValue, compareValues } from "./values";
+export { toDialectSql, bindParameters } from "./dialect";
+export {
+  splitInsert,
+  widenLimit,
+  expandAvg,
+  type RewriteOptions,
+  type RewriteResult,
+  type MergeRewrite,
+  type HiddenColumn,
+  type OutputColumn,
+} from "./rewrite";
+export { createAnalysisCache, type AnalysisCache, type AnalysisCacheOptions } from "./cache";

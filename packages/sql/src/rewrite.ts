@@ -1,0 +1,363 @@
+import type { Aggregate, Analysis, Dialect, SqlValue } from "./types";
+import { SqlError } from "./errors";
+import { tokenize, type Token } from "./lexer";
+import { analyze, checkParameterCount } from "./analyze";
+
+/**
+ * Rewrites work on the original text: they cut and splice token ranges, so everything they do not touch
+ * (spelling, comments, dialect-specific syntax) is kept exactly, and `?` placeholders stay `?`. The new
+ * parameter list follows the placeholders of the new text in order.
+ */
+export interface RewriteResult {
+  sql: string;
+  params: SqlValue[];
+  /** For each `?` of the new text, the index of the original parameter it takes. */
+  parameterIndexes: number[];
+}
+
+export interface RewriteOptions {
+  dialect: Dialect;
+  /** The statement's parameters (checked against its `?` count). */
+  params: readonly SqlValue[];
+}
+
+type Piece = string | { from: number; to: number }; // token index range [from, to)
+
+class Splicer {
+  readonly body: Token[];
+  constructor(readonly sql: string, readonly tokens: Token[]) {
+    const end = tokens.findIndex((t) => t.type === "semicolon");
+    this.body = end === -1 ? tokens : tokens.slice(0, end);
+  }
+
+  text(from: number, to: number): string {
+    if (to <= from) return "";
+    return this.sql.slice(this.body[from]!.start, this.body[to - 1]!.end);
+  }
+
+  build(pieces: Piece[], params: readonly SqlValue[]): RewriteResult {
+    let sql = "";
+    const parameterIndexes: number[] = [];
+    for (const piece of pieces) {
+      if (typeof piece === "string") {
+        sql += piece;
+        continue;
+      }
+      if (piece.to <= piece.from) continue;
+      const text = this.text(piece.from, piece.to);
+      if (sql.length > 0 && !/[\s(]$/.test(sql) && !/^[),]/.test(text)) sql += " ";
+      sql += text;
+      for (let i = piece.from; i < piece.to; i++) {
+        const token = this.body[i]!;
+        if (token.type === "param") parameterIndexes.push(token.param!);
+      }
+    }
+    return { sql, params: parameterIndexes.map((i) => params[i]!), parameterIndexes };
+  }
+
+  /** Index of the first token at `depth` 0 that is one of `words`, from `from`; -1 if none. */
+  findWord(words: ReadonlySet<string> | string, from = 0, to = this.body.length): number {
+    for (let i = from; i < to; i++) {
+      const t = this.body[i]!;
+      if (t.depth === 0 && t.type === "word" && (typeof words === "string" ? t.text === words : words.has(t.text))) return i;
+    }
+    return -1;
+  }
+
+  /** The index of the ")" closing the "(" at `open`. */
+  closing(open: number): number {
+    const depth = this.body[open]!.depth;
+    for (let i = open + 1; i < this.body.length; i++) {
+      const t = this.body[i]!;
+      if (t.type === "rparen" && t.depth === depth) return i;
+    }
+    throw new SqlError("PARSE_ERROR", "unbalanced parentheses");
+  }
+
+  /** Splits [from, to) at depth-0 commas. */
+  splitCommas(from: number, to: number): Array<[number, number]> {
+    const items: Array<[number, number]> = [];
+    let start = from;
+    for (let i = from; i < to; i++) {
+      const t = this.body[i]!;
+      if (t.depth === 0 && t.type === "comma") {
+        items.push([start, i]);
+        start = i + 1;
+      }
+    }
+    if (to > start) items.push([start, to]);
+    return items;
+  }
+}
+
+function prepare(sql: string, options: RewriteOptions): { analysis: Analysis; splicer: Splicer } {
+  const analysis = analyze(sql, { dialect: options.dialect });
+  checkParameterCount(analysis, options.params);
+  return { analysis, splicer: new Splicer(sql, tokenize(sql, options.dialect)) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The INSERT with only the VALUES rows at `rowIndexes` (0-based, kept in the original order), and the
+ * parameters those rows (and the rest of the statement) use. Used to split a multi-row INSERT per shard.
+ */
+export function splitInsert(sql: string, rowIndexes: readonly number[], options: RewriteOptions): RewriteResult {
+  const { analysis, splicer } = prepare(sql, options);
+  const rows = analysis.insert?.rows;
+  if (!rows) throw new SqlError("UNSUPPORTED", "splitInsert needs an INSERT ... VALUES statement");
+  const wanted = [...new Set(rowIndexes)].sort((a, b) => a - b);
+  if (wanted.length === 0) throw new SqlError("UNSUPPORTED", "splitInsert needs at least one row");
+  for (const index of wanted) {
+    if (!Number.isInteger(index) || index < 0 || index >= rows.length) {
+      throw new SqlError("UNSUPPORTED", `row index ${index} is out of range: the INSERT has ${rows.length} rows`);
+    }
+  }
+  const values = splicer.findWord("values");
+  if (values === -1) throw new SqlError("UNSUPPORTED", "VALUES keyword not found");
+  const groups: Array<[number, number]> = [];
+  let i = values + 1;
+  for (;;) {
+    const open = splicer.body[i];
+    if (!open || open.type !== "lparen" || open.depth !== 0) break;
+    const close = splicer.closing(i);
+    groups.push([i, close + 1]);
+    i = close + 1;
+    const next = splicer.body[i];
+    if (next?.type === "comma" && next.depth === 0) i++;
+    else break;
+  }
+  if (groups.length !== rows.length) {
+    throw new SqlError("UNSUPPORTED", `found ${groups.length} VALUES rows in the text but the parser found ${rows.length}`);
+  }
+  const pieces: Piece[] = [{ from: 0, to: values + 1 }];
+  wanted.forEach((index, n) => {
+    if (n > 0) pieces.push(",");
+    pieces.push({ from: groups[index]![0], to: groups[index]![1] });
+  });
+  pieces.push({ from: i, to: splicer.body.length });
+  return splicer.build(pieces, options.params);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const LIMIT_WORDS = new Set(["limit", "offset"]);
+const AFTER_LIMIT = new Set(["limit", "offset", "for", "fetch"]);
+
+/**
+ * The SELECT with its top-level LIMIT / OFFSET replaced by `LIMIT newLimit` (no OFFSET): what each shard is
+ * asked for when a scatter ORDER BY ... LIMIT l OFFSET o is merged (newLimit = o + l).
+ */
+export function widenLimit(sql: string, newLimit: number | bigint, options: RewriteOptions): RewriteResult {
+  if (typeof newLimit === "number" ? !Number.isSafeInteger(newLimit) || newLimit < 0 : newLimit < 0n) {
+    throw new SqlError("UNSUPPORTED", `new limit must be a non-negative integer, got ${String(newLimit)}`);
+  }
+  const { analysis, splicer } = prepare(sql, options);
+  if (analysis.kind !== "select") throw new SqlError("UNSUPPORTED", "widenLimit needs a SELECT statement");
+  if (splicer.findWord("fetch") !== -1) throw new SqlError("UNSUPPORTED", "FETCH FIRST is not supported by widenLimit: use LIMIT");
+  const body = splicer.body;
+  let first = splicer.findWord(LIMIT_WORDS);
+  // A depth-0 LIMIT inside a parenthesised UNION arm is at depth > 0, so the first depth-0 one is the statement's.
+  let end = first;
+  if (first !== -1) {
+    let i = first;
+    while (i < body.length && i !== -1) {
+      const t = body[i]!;
+      if (!(t.depth === 0 && t.type === "word" && LIMIT_WORDS.has(t.text))) break;
+      let j = i + 1;
+      while (j < body.length && !(body[j]!.depth === 0 && body[j]!.type === "word" && AFTER_LIMIT.has(body[j]!.text))) j++;
+      end = j;
+      i = j;
+    }
+  } else {
+    first = splicer.findWord("for");
+    if (first === -1) first = body.length;
+    end = first;
+  }
+  const pieces: Piece[] = [{ from: 0, to: first }, ` LIMIT ${String(newLimit)}`];
+  if (end < body.length) pieces.push({ from: end, to: body.length });
+  return splicer.build(pieces, options.params);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export interface HiddenColumn {
+  /** Text of the expression as written. */
+  expression: string;
+  role: "avg_count" | "group_by" | "order_by";
+  aggregate?: Aggregate;
+}
+
+export type OutputColumn =
+  /** Read the value at `index` (null after a `*`, whose width is only known at run time: pass through). */
+  | { kind: "column"; index: number | null; aggregate?: Aggregate }
+  /** AVG: sum at `sumIndex`, count at `countIndex`; the merged value is Σsum / Σcount. */
+  | { kind: "avg"; sumIndex: number; countIndex: number };
+
+export interface MergeRewrite extends RewriteResult {
+  /** Columns prepended to the select list; the merger drops the first `hidden.length` columns of every row. */
+  hidden: HiddenColumn[];
+  /** Where each column of the original select list is found in a rewritten row. */
+  outputs: OutputColumn[];
+  /** ORDER BY keys as positions in a rewritten row. */
+  orderBy: Array<{ index: number; descending: boolean; nullsFirst?: boolean }>;
+  /** GROUP BY keys as positions in a rewritten row. */
+  groupBy: number[];
+}
+
+const SELECT_LIST_END = new Set(["from", "where", "group", "having", "window", "order", "limit", "offset", "union", "intersect", "except", "for", "fetch"]);
+const ORDER_ITEM_END = new Set(["limit", "offset", "for", "fetch"]);
+const GROUP_ITEM_END = new Set(["having", "window", "order", "limit", "offset", "for", "fetch"]);
+
+/**
+ * Prepares a SELECT for scatter-gather: AVG(x) becomes SUM(x) in place plus a hidden COUNT(x), and ORDER BY /
+ * GROUP BY keys that are not output columns become hidden columns. Hidden columns go first, so their positions
+ * are known even when the select list has a `*`. Refuses (UNSUPPORTED) what it cannot rewrite safely: UNION,
+ * DISTINCT that a hidden column would change, AVG(DISTINCT), AVG or aggregates after a `*`.
+ */
+export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
+  const { analysis, splicer } = prepare(sql, options);
+  const shape = analysis.select;
+  if (!shape) throw new SqlError("UNSUPPORTED", "expandAvg needs a SELECT statement");
+  if (shape.hasUnion) throw new SqlError("UNSUPPORTED", "UNION / INTERSECT / EXCEPT cannot be rewritten for merging");
+  const body = splicer.body;
+  const select = splicer.findWord("select");
+  if (select === -1) throw new SqlError("UNSUPPORTED", "SELECT keyword not found");
+  let listStart = select + 1;
+  const modifier = body[listStart];
+  if (modifier?.type === "word" && (modifier.text === "distinct" || modifier.text === "all")) {
+    listStart++;
+    const on = body[listStart];
+    if (modifier.text === "distinct" && on?.type === "word" && on.text === "on") {
+      throw new SqlError("UNSUPPORTED", "DISTINCT ON cannot be merged across shards");
+    }
+  }
+  let listEnd = splicer.findWord(SELECT_LIST_END, listStart);
+  if (listEnd === -1) listEnd = body.length;
+  const items = splicer.splitCommas(listStart, listEnd);
+  if (items.length !== shape.columns.length) {
+    throw new SqlError("UNSUPPORTED", `select list has ${items.length} items in the text but ${shape.columns.length} in the parse tree`);
+  }
+  const firstStar = shape.columns.findIndex((c) => c.isStar);
+  const afterStar = (i: number): boolean => firstStar !== -1 && i >= firstStar;
+
+  const hidden: Array<HiddenColumn & { piece: Piece[] }> = [];
+  const itemPieces: Piece[][] = items.map(([from, to]) => [{ from, to }]);
+  const avgHidden = new Map<number, number>();
+
+  shape.columns.forEach((column, i) => {
+    if (column.aggregate && afterStar(i) && !column.isStar) {
+      throw new SqlError("UNSUPPORTED", `aggregate column ${i + 1} follows a * in the select list: list the columns instead`);
+    }
+    if (column.aggregate !== "avg") return;
+    const [from, to] = items[i]!;
+    const name = body[from]!;
+    const open = body[from + 1];
+    if (name.type !== "word" || name.text !== "avg" || open?.type !== "lparen") {
+      throw new SqlError("UNSUPPORTED", `cannot rewrite AVG in select column ${i + 1}`);
+    }
+    const close = splicer.closing(from + 1);
+    const rest = body.slice(close + 1, to);
+    const aliasOnly = rest.length === 0 || (rest.length === 1 && (rest[0]!.type === "word" || rest[0]!.type === "quoted")) ||
+      (rest.length === 2 && rest[0]!.type === "word" && rest[0]!.text === "as");
+    if (!aliasOnly) throw new SqlError("UNSUPPORTED", `cannot rewrite AVG(...) followed by FILTER or OVER in select column ${i + 1}`);
+    itemPieces[i] = ["SUM(", { from: from + 2, to: close }, ")", { from: close + 1, to }];
+    avgHidden.set(i, hidden.length);
+    hidden.push({ expression: `COUNT(${splicer.text(from + 2, close)})`, role: "avg_count", aggregate: "count", piece: ["COUNT(", { from: from + 2, to: close }, ")"] });
+  });
+
+  // GROUP BY keys
+  const groupBy: number[] = [];
+  const groupPositions: Array<{ hidden: number } | { output: number }> = [];
+  if (shape.groupBy.length > 0) {
+    const group = splicer.findWord("group", listEnd);
+    let end = splicer.findWord(GROUP_ITEM_END, group + 2);
+    if (end === -1) end = body.length;
+    const groupItems = splicer.splitCommas(group + 2, end);
+    if (groupItems.length !== shape.groupBy.length) throw new SqlError("UNSUPPORTED", "cannot match GROUP BY items to the text");
+    shape.groupByOutputIndex.forEach((outputIndex, g) => {
+      if (outputIndex !== null && !afterStar(outputIndex)) {
+        groupPositions.push({ output: outputIndex });
+        return;
+      }
+      const [from, to] = groupItems[g]!;
+      groupPositions.push({ hidden: hidden.length });
+      hidden.push({ expression: splicer.text(from, to), role: "group_by", piece: [{ from, to }] });
+    });
+  }
+
+  // ORDER BY keys
+  const orderPositions: Array<{ hidden: number } | { output: number }> = [];
+  if (shape.orderBy.length > 0) {
+    let order = -1;
+    for (let i = body.length - 1; i >= listEnd; i--) {
+      const t = body[i]!;
+      if (t.depth === 0 && t.type === "word" && t.text === "order" && body[i + 1]?.text === "by") {
+        order = i;
+        break;
+      }
+    }
+    let end = splicer.findWord(ORDER_ITEM_END, order + 2);
+    if (end === -1) end = body.length;
+    const orderItems = splicer.splitCommas(order + 2, end);
+    if (order === -1 || orderItems.length !== shape.orderBy.length) throw new SqlError("UNSUPPORTED", "cannot match ORDER BY items to the text");
+    shape.orderBy.forEach((item, o) => {
+      if (item.outputIndex !== null && !afterStar(item.outputIndex)) {
+        orderPositions.push({ output: item.outputIndex });
+        return;
+      }
+      if (shape.distinct) {
+        throw new SqlError("UNSUPPORTED", `SELECT DISTINCT ordered by "${item.expression}", which is not an output column, cannot be merged`);
+      }
+      let [from, to] = orderItems[o]!;
+      // Drop ASC / DESC / NULLS FIRST|LAST from the key expression.
+      while (to > from) {
+        const t = body[to - 1]!;
+        if (t.type === "word" && (t.text === "asc" || t.text === "desc" || t.text === "first" || t.text === "last" || t.text === "nulls")) to--;
+        else break;
+      }
+      if (item.outputIndex !== null) {
+        // An output column after a `*`: hide a copy of its expression (without its alias).
+        const [cf, ct] = items[item.outputIndex]!;
+        let cto = ct;
+        if (cto - cf >= 2 && body[cto - 2]?.type === "word" && body[cto - 2]!.text === "as") cto -= 2;
+        from = cf;
+        to = cto;
+      }
+      orderPositions.push({ hidden: hidden.length });
+      const entry: HiddenColumn & { piece: Piece[] } = { expression: splicer.text(from, to), role: "order_by", piece: [{ from, to }] };
+      if (item.aggregate) entry.aggregate = item.aggregate;
+      hidden.push(entry);
+    });
+  }
+
+  const h = hidden.length;
+  const position = (p: { hidden: number } | { output: number }): number => ("hidden" in p ? p.hidden : h + p.output);
+  const outputs: OutputColumn[] = shape.columns.map((column, i) => {
+    if (column.aggregate === "avg") return { kind: "avg", sumIndex: h + i, countIndex: avgHidden.get(i)! };
+    const out: OutputColumn = { kind: "column", index: afterStar(i) ? null : h + i };
+    if (column.aggregate) out.aggregate = column.aggregate;
+    return out;
+  });
+
+  const pieces: Piece[] = [{ from: 0, to: listStart }];
+  hidden.forEach((column, n) => {
+    pieces.push(n === 0 ? " " : ", ", ...column.piece);
+  });
+  itemPieces.forEach((item, n) => {
+    pieces.push(n === 0 && h === 0 ? " " : ", ", ...item);
+  });
+  pieces.push({ from: listEnd, to: body.length });
+  const result = splicer.build(pieces, options.params);
+  return {
+    ...result,
+    hidden: hidden.map(({ piece: _piece, ...column }) => column),
+    outputs,
+    orderBy: shape.orderBy.map((item, o) => {
+      const entry: { index: number; descending: boolean; nullsFirst?: boolean } = { index: position(orderPositions[o]!), descending: item.descending };
+      if (item.nullsFirst !== undefined) entry.nullsFirst = item.nullsFirst;
+      return entry;
+    }),
+    groupBy: groupPositions.map(position),
+  };
+}
