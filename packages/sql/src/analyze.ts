@@ -758,6 +758,10 @@ class Analyzer {
       const same = columns.findIndex((c) => !c.isStar && c.expression === expression);
       return { expression, outputIndex: same === -1 ? null : same };
     };
+    const aggregateAliases = new Set<string>();
+    ((core.targetList ?? []) as PgNode[]).forEach((t, i) => {
+      if (t.ResTarget.name && columns[i]!.aggregate) aggregateAliases.add(t.ResTarget.name);
+    });
     const groupBy: string[] = [];
     const groupByOutputIndex: Array<number | null> = [];
     for (const g of (core.groupClause ?? []) as PgNode[]) {
@@ -770,8 +774,11 @@ class Analyzer {
       const resolved = resolveOutput(sort.node);
       const item: OrderByItem = { expression: resolved.expression, descending: sort.sortby_dir === "SORTBY_DESC", outputIndex: resolved.outputIndex };
       const aggregate = sort.node.FuncCall ? aggregateOf(sort.node.FuncCall, dialect) : undefined;
-      if (aggregate) item.aggregate = aggregate;
-      else if (containsAggregate(sort.node, dialect)) item.aggregate = "other";
+      if (resolved.outputIndex !== null) {
+        const column = columns[resolved.outputIndex]!;
+        if (column.aggregate) item.aggregate = column.aggregate;
+      } else if (aggregate) item.aggregate = aggregate;
+      else if (containsAggregate(sort.node, dialect) || referencesAlias(sort.node, aggregateAliases)) item.aggregate = "other";
       if (sort.sortby_nulls === "SORTBY_NULLS_FIRST") item.nullsFirst = true;
       if (sort.sortby_nulls === "SORTBY_NULLS_LAST") item.nullsFirst = false;
       return item;
@@ -1041,6 +1048,18 @@ const TYPE_STOP_WORDS = new Set([
   "constraint", "primary", "not", "null", "unique", "check", "default", "references", "collate", "generated",
   "autoincrement", "as",
 ]);
+
+/** Whether an expression mentions (unqualified) one of `names`: an output alias standing for an aggregate. */
+function referencesAlias(node: unknown, names: Set<string>): boolean {
+  if (names.size === 0 || !node || typeof node !== "object") return false;
+  if (Array.isArray(node)) return node.some((n) => referencesAlias(n, names));
+  const obj = node as PgNode;
+  const fields = obj.ColumnRef?.fields as PgNode[] | undefined;
+  if (fields) return fields.length === 1 && names.has(str(fields[0]) ?? "");
+  if (obj.SubLink) return false;
+  for (const key in obj) if (key !== "location" && referencesAlias(obj[key], names)) return true;
+  return false;
+}
 
 function isNullConst(node: PgNode): boolean {
   return !!node.A_Const?.isnull;

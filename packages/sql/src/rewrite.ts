@@ -30,9 +30,19 @@ class Splicer {
     this.body = end === -1 ? tokens : tokens.slice(0, end);
   }
 
+  /** Token replacements applied when copying ranges (token index -> new text). */
+  readonly replacements = new Map<number, string>();
+
   text(from: number, to: number): string {
     if (to <= from) return "";
-    return this.sql.slice(this.body[from]!.start, this.body[to - 1]!.end);
+    let out = "";
+    let at = this.body[from]!.start;
+    for (const [index, replacement] of [...this.replacements].sort((a, b) => a[0] - b[0])) {
+      if (index < from || index >= to) continue;
+      out += this.sql.slice(at, this.body[index]!.start) + replacement;
+      at = this.body[index]!.end;
+    }
+    return out + this.sql.slice(at, this.body[to - 1]!.end);
   }
 
   build(pieces: Piece[], params: readonly SqlValue[]): RewriteResult {
@@ -52,6 +62,9 @@ class Splicer {
         if (token.type === "param") parameterIndexes.push(token.param!);
       }
     }
+    // Whatever follows the statement (a semicolon, a comment) stays.
+    const last = this.body[this.body.length - 1];
+    if (last) sql += this.sql.slice(last.end);
     return { sql, params: parameterIndexes.map((i) => params[i]!), parameterIndexes };
   }
 
@@ -267,6 +280,8 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
   });
 
   // GROUP BY keys
+  const groupItemRanges: Array<[number, number]> = [];
+  const orderItemRanges: Array<[number, number]> = [];
   const groupBy: number[] = [];
   const groupPositions: Array<{ hidden: number } | { output: number }> = [];
   if (shape.groupBy.length > 0) {
@@ -275,6 +290,7 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
     if (end === -1) end = body.length;
     const groupItems = splicer.splitCommas(group + 2, end);
     if (groupItems.length !== shape.groupBy.length) throw new SqlError("UNSUPPORTED", "cannot match GROUP BY items to the text");
+    groupItemRanges.push(...groupItems);
     shape.groupByOutputIndex.forEach((outputIndex, g) => {
       if (outputIndex !== null && !afterStar(outputIndex)) {
         groupPositions.push({ output: outputIndex });
@@ -301,6 +317,7 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
     if (end === -1) end = body.length;
     const orderItems = splicer.splitCommas(order + 2, end);
     if (order === -1 || orderItems.length !== shape.orderBy.length) throw new SqlError("UNSUPPORTED", "cannot match ORDER BY items to the text");
+    orderItemRanges.push(...orderItems);
     shape.orderBy.forEach((item, o) => {
       if (item.outputIndex !== null && !afterStar(item.outputIndex)) {
         orderPositions.push({ output: item.outputIndex });
@@ -332,6 +349,15 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
   }
 
   const h = hidden.length;
+  if (h > 0) {
+    // GROUP BY 1 / ORDER BY 2 count select-list positions, which the prepended hidden columns shift.
+    for (const [from, to] of [...groupItemRanges, ...orderItemRanges]) {
+      const t = body[from]!;
+      if (t.type === "number" && /^\d+$/.test(t.text) && (to - from === 1 || body[from + 1]!.type === "word")) {
+        splicer.replacements.set(from, String(Number(t.text) + h));
+      }
+    }
+  }
   const position = (p: { hidden: number } | { output: number }): number => ("hidden" in p ? p.hidden : h + p.output);
   const outputs: OutputColumn[] = shape.columns.map((column, i) => {
     if (column.aggregate === "avg") return { kind: "avg", sumIndex: h + i, countIndex: avgHidden.get(i)! };
