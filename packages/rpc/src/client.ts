@@ -44,8 +44,8 @@ export interface ClientPoolOptions {
   maxPeers?: number;
   /** @default 10000 */
   defaultDeadlineMs?: number;
-  /** Bound on connection establishment. @default 10000 — MYCELIUM_CONNECTION_TIMEOUT */
-  connectTimeoutMs?: number;
+  /** A channel unused this long is closed (reopened on the next call). @default 30000 — MYCELIUM_CONNECTION_TIMEOUT */
+  idleTimeoutMs?: number;
   /** Retry policy for idempotent calls. @default defaultBackoff */
   backoff?: BackoffPolicy;
   /** @default 30000 — MYCELIUM_PING_INTERVAL */
@@ -224,6 +224,7 @@ export class ClientPool {
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 5_000,
       "grpc-node.max_session_memory": 64,
+      "grpc.client_idle_timeout_ms": this.options.idleTimeoutMs ?? 30_000,
     });
     this.channels.set(address, channel);
     this.metrics.channels.set(this.channels.size);

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
@@ -234,7 +235,7 @@ export class MyceliumServer {
 
   /** Everything around a handler; resolves with its result or rejects with a gRPC status. */
   private async run<T>(
-    call: grpc.ServerSurfaceCall,
+    call: ServerSurfaceCall,
     method: MethodDefinition<unknown, unknown>,
     streaming: boolean,
     body: (ctx: CallContext) => Promise<T>,
@@ -287,7 +288,7 @@ export class MyceliumServer {
   }
 
   /** Identity, network, protocol version, role and capacity checks, in that order. */
-  private admit(call: grpc.ServerSurfaceCall, methodPath: string, span: Span): Identity {
+  private admit(call: ServerSurfaceCall, methodPath: string, span: Span): Identity {
     const name = shortMethodName(methodPath);
     const deny = (reason: string, error: MyceliumError): never => {
       this.metrics.denied.inc({ reason });
