@@ -218,6 +218,12 @@ function offsetMapper(text: string, edits: Edit[]): (location: number, isCharact
   return (location, isCharacterOffset) => {
     let position = location;
     if (!isCharacterOffset && byteToChar) position = byteToChar[Math.min(location, byteToChar.length - 1)]!;
+    if (isCharacterOffset && /[\uD800-\uDBFF]/.test(text)) {
+      // The parser counts code points; JavaScript strings count UTF-16 units.
+      let units = 0;
+      for (let points = 0; points < location && units < text.length; points++) units += text.codePointAt(units)! > 0xffff ? 2 : 1;
+      position = units;
+    }
     let result = position;
     for (const edit of mapped) {
       if (position < edit.newStart) break;

@@ -443,6 +443,12 @@ const cases: Case[] = [
   { sql: "SELECT $$ ? $$ FROM t WHERE a = ?", dialects: postgresOnly, expect: { parameterCount: 1 } },
   { sql: "SELECT E'\\' ?' FROM t WHERE a = ?", dialects: postgresOnly, expect: { parameterCount: 1 } },
   { sql: "SELECT [a?] FROM t WHERE a = ?", dialects: sqliteOnly, expect: { parameterCount: 1 }, reads: ["t.a", "t.a?"] },
+  { sql: "SELECT '😀😀', x FROM t WHERE WHERE", error: { code: "PARSE_ERROR", message: /syntax error at or near "WHERE" \(line 1, column 31\)/ } },
+  { sql: "SELECT 'é', ? FROM t WHERE WHERE", error: { code: "PARSE_ERROR", message: /syntax error at or near "WHERE" \(line 1, column 28\)/ } },
+  {
+    sql: 'CREATE TABLE "ü" ("名前" TEXT, a VARCHAR(3) NOT NULL)',
+    expect: { tables: ["ü"], ddl: { columns: [{ name: "名前", type: "TEXT" }, { name: "a", type: "VARCHAR(3)", notNull: true }] } },
+  },
   { sql: "SELECT * FROM t WHERE a = 'é' AND b = ? AND c = ?", key: { table: "t", columns: ["c"], params: [1, 2], predicate: pts(2) } },
 ];
 
