@@ -1,0 +1,371 @@
+import { isDbError, type LocalTransaction, type ShardStore, type Statement, type StatementResult } from "@mycelium/db";
+import { common, fromValue, nodeagent, toRow } from "@mycelium/proto";
+import { MyceliumError } from "@mycelium/rpc";
+import type { Logger, Telemetry } from "@mycelium/telemetry";
+import { toMyceliumError } from "./core/db-errors";
+import { OutcomeMemory } from "./core/outcome-memory";
+import { notHostedError, ShardAssignments, staleEpochError, type Assignment } from "./core/shard-assignments";
+
+export interface NodeAgentOptions {
+  nodeId: string;
+  store: ShardStore;
+  telemetry: Telemetry;
+  /** MYCELIUM_TRANSACTION_TIMEOUT: an open transaction idle this long is rolled back. */
+  transactionTimeoutMs: number;
+  /** MYCELIUM_MAX_TRANSACTIONS: open distributed transactions on this node at once. */
+  maxTransactions: number;
+  /** Ask the router for this node's current shards (used when a caller is ahead of us). */
+  refreshAssignments: () => Promise<void>;
+}
+
+interface OpenTransaction {
+  tx: LocalTransaction;
+  idleTimer: NodeJS.Timeout | null;
+  idleTimeoutMs: number;
+  /** Serializes statements of one transaction on one shard (a client may pipeline). */
+  queue: Promise<unknown>;
+}
+
+/**
+ * One node's behaviour, independent of gRPC: SQL on the shards it holds, with epoch fencing, and the
+ * participant side of two-phase commit.
+ */
+export class NodeAgent {
+  readonly assignments = new ShardAssignments();
+  private readonly open = new Map<string, OpenTransaction>();
+  private readonly outcomes = new OutcomeMemory();
+  private readonly log: Logger;
+  private readonly metrics;
+
+  constructor(private readonly options: NodeAgentOptions) {
+    this.log = options.telemetry.logger.child({ component: "node-agent" });
+    const m = options.telemetry.metrics;
+    const store = options.store;
+    this.metrics = {
+      statements: m.counter({ name: "mycelium_node_statements_total", help: "Statements executed, by mode and outcome.", labelNames: ["mode", "outcome"] as const }),
+      participant: m.counter({ name: "mycelium_node_participant_operations_total", help: "2PC participant operations, by operation and outcome.", labelNames: ["operation", "outcome"] as const }),
+      idleAborts: m.counter({ name: "mycelium_node_transaction_timeouts_total", help: "Open transactions rolled back after MYCELIUM_TRANSACTION_TIMEOUT without word from the coordinator." }),
+      open: m.gauge({ name: "mycelium_node_transactions_open", help: "Distributed transactions open on this node." }),
+      cache: m.gauge({
+        name: "mycelium_db_statement_cache_entries",
+        help: "Prepared statements cached.",
+        collect() {
+          this.set(store.stats().statementCache.size);
+        },
+      }),
+      cacheHits: (() => {
+        // The database layer keeps the count; the counter follows it at each scrape.
+        let seen = 0;
+        return m.counter({
+          name: "mycelium_db_statement_cache_hits_total",
+          help: "Statement cache hits.",
+          collect() {
+            const hits = store.stats().statementCache.hits;
+            if (hits > seen) this.inc(hits - seen);
+            seen = hits;
+          },
+        });
+      })(),
+    };
+  }
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  // ---- execution --------------------------------------------------------------------------------------
+
+  async execute(request: nodeagent.ExecuteRequest): Promise<StatementResult[]> {
+    const ref = requireShard(request.shard);
+    const statements: Statement[] = request.statements.map((s) => ({ sql: s.sql, params: s.params.map(fromValue) }));
+    if (statements.length === 0) throw new MyceliumError("INVALID_ARGUMENT", "no statements to execute");
+    const mode = request.mode;
+    const label = modeLabel(mode);
+    try {
+      await this.checkEpoch(ref, mode !== nodeagent.ExecuteMode.EXECUTE_MODE_READ && !request.readOnly);
+      let results: StatementResult[];
+      switch (mode) {
+        case nodeagent.ExecuteMode.EXECUTE_MODE_AUTOCOMMIT:
+          results = await this.options.store.executeAutocommit(ref.shardId, statements);
+          break;
+        case nodeagent.ExecuteMode.EXECUTE_MODE_READ:
+          results = await this.readAll(ref.shardId, statements);
+          break;
+        case nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION:
+          results = await this.executeInTransaction(request.txId, ref.shardId, statements, request.readOnly, request.idleTimeoutMs);
+          break;
+        default:
+          throw new MyceliumError("INVALID_ARGUMENT", "execute mode is required (AUTOCOMMIT, TRANSACTION or READ)");
+      }
+      this.metrics.statements.inc({ mode: label, outcome: "ok" }, statements.length);
+      return results;
+    } catch (error) {
+      this.metrics.statements.inc({ mode: label, outcome: "error" });
+      throw toMyceliumError(error, { shardId: ref.shardId });
+    }
+  }
+
+  private async readAll(shardId: string, statements: Statement[]): Promise<StatementResult[]> {
+    const results: StatementResult[] = [];
+    for (const statement of statements) results.push(await this.options.store.read(shardId, statement.sql, statement.params));
+    return results;
+  }
+
+  private async executeInTransaction(txId: string, shardId: string, statements: Statement[], readOnly: boolean, idleTimeoutMs: number): Promise<StatementResult[]> {
+    if (!txId) throw new MyceliumError("INVALID_ARGUMENT", "tx_id is required in TRANSACTION mode");
+    const key = transactionKey(txId, shardId);
+    let entry = this.open.get(key);
+    if (!entry) {
+      if (this.outcomes.get(key)) {
+        throw new MyceliumError("ABORTED", `transaction ${txId} already finished on shard ${shardId}`, { reason: "TRANSACTION_FINISHED" });
+      }
+      // A read before the transaction wrote here needs no lock: the latest committed state is what it would see.
+      if (readOnly) return this.readAll(shardId, statements);
+      if (this.open.size >= this.options.maxTransactions) {
+        throw new MyceliumError("RESOURCE_EXHAUSTED", `node ${this.nodeId} has ${this.open.size} open transactions (MYCELIUM_MAX_TRANSACTIONS); retry later`, { reason: "MAX_TRANSACTIONS" });
+      }
+      const tx = await this.options.store.begin(shardId, txId);
+      entry = { tx, idleTimer: null, idleTimeoutMs: idleTimeoutMs > 0 ? idleTimeoutMs : this.options.transactionTimeoutMs, queue: Promise.resolve() };
+      this.open.set(key, entry);
+      this.metrics.open.set(this.open.size);
+    }
+    const current = entry;
+    this.touch(key, current);
+    const run = current.queue.then(async () => {
+      const results: StatementResult[] = [];
+      for (const statement of statements) results.push(await current.tx.execute(statement.sql, statement.params));
+      return results;
+    });
+    current.queue = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.touch(key, current);
+    }
+  }
+
+  /** (Re)arm the idle timer: a transaction the coordinator forgot is rolled back, releasing the shard. */
+  private touch(key: string, entry: OpenTransaction): void {
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    if (entry.tx.state === "prepared") {
+      entry.idleTimer = null;
+      return;
+    }
+    entry.idleTimer = setTimeout(() => {
+      if (entry.tx.state === "prepared") return;
+      this.metrics.idleAborts.inc();
+      this.log.warn({ txId: entry.tx.txId, shardId: entry.tx.shardId, idleMs: entry.idleTimeoutMs }, "rolling back idle transaction");
+      void this.finish(key, entry, "aborted");
+    }, entry.idleTimeoutMs);
+    entry.idleTimer.unref();
+  }
+
+  private async finish(key: string, entry: OpenTransaction, outcome: "committed" | "aborted"): Promise<void> {
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    this.open.delete(key);
+    this.metrics.open.set(this.open.size);
+    this.outcomes.remember(key, outcome);
+    if (outcome === "aborted") await entry.tx.rollback().catch((error: unknown) => this.log.error({ err: error, key }, "rollback failed"));
+  }
+
+  // ---- two-phase commit, participant side -----------------------------------------------------------
+
+  async prepare(txId: string, ref: common.ShardRef | undefined): Promise<nodeagent.PrepareResponse> {
+    const shard = requireShard(ref);
+    const key = transactionKey(txId, shard.shardId);
+    const entry = this.open.get(key);
+    if (!entry) {
+      this.metrics.participant.inc({ operation: "prepare", outcome: "no" });
+      const finished = this.outcomes.get(key);
+      return nodeagent.PrepareResponse.create({
+        vote: nodeagent.Vote.VOTE_NO,
+        reason: finished ? `transaction already ${finished} on shard ${shard.shardId}` : `transaction ${txId} is not open on shard ${shard.shardId} (idle timeout or node restart)`,
+      });
+    }
+    try {
+      await entry.queue;
+      if (entry.tx.state === "prepared") return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
+      if (entry.tx.state !== "open") {
+        await this.finish(key, entry, "aborted");
+        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `a statement of the transaction failed on shard ${shard.shardId}` });
+      }
+      await entry.tx.prepare();
+      if (entry.idleTimer) clearTimeout(entry.idleTimer);
+      entry.idleTimer = null;
+      this.metrics.participant.inc({ operation: "prepare", outcome: "yes" });
+      return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
+    } catch (error) {
+      this.metrics.participant.inc({ operation: "prepare", outcome: "error" });
+      this.log.warn({ err: error, txId, shardId: shard.shardId }, "prepare failed; voting no");
+      await this.finish(key, entry, "aborted");
+      return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `prepare failed on shard ${shard.shardId}: ${(error as Error).message}` });
+    }
+  }
+
+  /** Commit this node's part: one-phase if open, second phase if prepared. Idempotent. */
+  async commit(txId: string, ref: common.ShardRef | undefined): Promise<void> {
+    const shard = requireShard(ref);
+    const key = transactionKey(txId, shard.shardId);
+    const entry = this.open.get(key);
+    try {
+      if (entry) {
+        await entry.queue;
+        if (entry.tx.state === "failed") {
+          await this.finish(key, entry, "aborted");
+          throw new MyceliumError("ABORTED", `a statement of transaction ${txId} failed on shard ${shard.shardId}; it was rolled back`, { reason: "STATEMENT_FAILED" });
+        }
+        await entry.tx.commit();
+        await this.finish(key, entry, "committed");
+      } else {
+        const outcome = this.outcomes.get(key);
+        if (outcome === "committed") return;
+        if (outcome === "aborted") {
+          throw new MyceliumError("ABORTED", `transaction ${txId} was rolled back on shard ${shard.shardId}`, { reason: "TRANSACTION_ABORTED" });
+        }
+        // After a restart: a prepared transaction lives only in the store.
+        await this.options.store.commitPrepared(shard.shardId, txId);
+        this.outcomes.remember(key, "committed");
+      }
+      this.metrics.participant.inc({ operation: "commit", outcome: "ok" });
+    } catch (error) {
+      this.metrics.participant.inc({ operation: "commit", outcome: "error" });
+      if (isDbError(error, "NOT_PREPARED")) {
+        throw new MyceliumError("ABORTED", `transaction ${txId} is not prepared on shard ${shard.shardId} (rolled back)`, { reason: "NOT_PREPARED" });
+      }
+      throw toMyceliumError(error, { shardId: shard.shardId });
+    }
+  }
+
+  /** Roll back this node's part, prepared or not. Idempotent; unknown transactions are fine. */
+  async abort(txId: string, ref: common.ShardRef | undefined): Promise<void> {
+    const shard = requireShard(ref);
+    const key = transactionKey(txId, shard.shardId);
+    const entry = this.open.get(key);
+    try {
+      if (entry) {
+        await entry.queue.catch(() => undefined);
+        await this.finish(key, entry, "aborted");
+      } else if (this.outcomes.get(key) !== "aborted") {
+        await this.options.store.abortPrepared(shard.shardId, txId);
+        this.outcomes.remember(key, "aborted");
+      }
+      this.metrics.participant.inc({ operation: "abort", outcome: "ok" });
+    } catch (error) {
+      this.metrics.participant.inc({ operation: "abort", outcome: "error" });
+      if (isDbError(error, "ALREADY_COMMITTED")) {
+        throw new MyceliumError("FAILED_PRECONDITION", `transaction ${txId} already committed on shard ${shard.shardId}`, { reason: "ALREADY_COMMITTED" });
+      }
+      throw toMyceliumError(error, { shardId: shard.shardId });
+    }
+  }
+
+  // ---- schema and status ------------------------------------------------------------------------------
+
+  async applySchema(request: nodeagent.ApplySchemaRequest): Promise<void> {
+    const ref = requireShard(request.shard);
+    this.assignments.learn({ shardId: ref.shardId, table: request.table, epoch: ref.epoch, primaryNodeId: this.assignments.get(ref.shardId)?.primaryNodeId ?? "" });
+    try {
+      await this.options.store.ensureShard(ref.shardId);
+      await this.options.store.applySchema(ref.shardId, request.ddl);
+    } catch (error) {
+      // A retried DDL that already took effect here is done, not an error.
+      if (isDbError(error, "ALREADY_EXISTS")) return;
+      throw toMyceliumError(error, { shardId: ref.shardId });
+    }
+  }
+
+  async status(): Promise<nodeagent.GetStatusResponse> {
+    const replicas = await Promise.all(
+      this.assignments.all.map(async (assignment) =>
+        common.ShardReplica.create({
+          shardId: assignment.shardId,
+          epoch: assignment.epoch,
+          role: assignment.primaryNodeId === this.nodeId ? common.ReplicaRole.REPLICA_ROLE_PRIMARY : common.ReplicaRole.REPLICA_ROLE_SECONDARY,
+          sizeBytes: await this.options.store.sizeBytes(assignment.shardId).catch(() => 0),
+        }),
+      ),
+    );
+    const stats = this.options.store.stats();
+    return nodeagent.GetStatusResponse.create({
+      nodeId: this.nodeId,
+      replicas,
+      storedBytes: replicas.reduce((sum, r) => sum + r.sizeBytes, 0),
+      openTransactions: this.open.size,
+      preparedTransactions: stats.preparedTransactions,
+    });
+  }
+
+  async listPrepared(): Promise<nodeagent.PreparedTransaction[]> {
+    const prepared = await this.options.store.recoverPrepared();
+    return prepared.map((p) =>
+      nodeagent.PreparedTransaction.create({
+        txId: p.txId,
+        shardId: p.shardId,
+        statements: (p.statements ?? []).map((s) => ({ sql: s.sql, params: toRow(s.params).values })),
+        preparedAtMs: p.preparedAtMs,
+      }),
+    );
+  }
+
+  /** Create local databases for newly assigned shards. */
+  async onAssigned(added: Assignment[]): Promise<void> {
+    for (const assignment of added) await this.options.store.ensureShard(assignment.shardId);
+  }
+
+  /** Roll back every open (not prepared) transaction; prepared ones stay durable for recovery. */
+  async close(): Promise<void> {
+    for (const [key, entry] of this.open) {
+      if (entry.tx.state !== "prepared") await this.finish(key, entry, "aborted");
+      else if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    }
+  }
+
+  private async checkEpoch(ref: common.ShardRef, write: boolean): Promise<void> {
+    let check = this.assignments.check(ref.shardId, ref.epoch);
+    if (!check.ok && check.kind === "behind") {
+      await this.options.refreshAssignments();
+      check = this.assignments.check(ref.shardId, ref.epoch);
+    }
+    if (!check.ok) {
+      if (check.kind === "stale") throw staleEpochError(ref.shardId, ref.epoch, check.known);
+      throw notHostedError(ref.shardId, this.nodeId);
+    }
+    if (write && check.assignment.primaryNodeId && check.assignment.primaryNodeId !== this.nodeId) {
+      throw new MyceliumError("FAILED_PRECONDITION", `node ${this.nodeId} is not the primary of shard ${ref.shardId} (${check.assignment.primaryNodeId} is); route it again`, {
+        reason: "STALE_EPOCH",
+        details: { shardId: ref.shardId },
+      });
+    }
+  }
+}
+
+export function transactionKey(txId: string, shardId: string): string {
+  return `${txId}/${shardId}`;
+}
+
+function requireShard(ref: common.ShardRef | undefined): common.ShardRef {
+  if (!ref || !ref.shardId) throw new MyceliumError("INVALID_ARGUMENT", "shard is required");
+  return ref;
+}
+
+function modeLabel(mode: nodeagent.ExecuteMode): string {
+  switch (mode) {
+    case nodeagent.ExecuteMode.EXECUTE_MODE_AUTOCOMMIT:
+      return "autocommit";
+    case nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION:
+      return "transaction";
+    case nodeagent.ExecuteMode.EXECUTE_MODE_READ:
+      return "read";
+    default:
+      return "unspecified";
+  }
+}
+
+export function toResultSet(result: StatementResult): common.ResultSet {
+  return common.ResultSet.create({
+    columns: result.columns,
+    rows: result.rows.map(toRow),
+    rowsAffected: result.rowsAffected,
+    lastInsertRowid: typeof result.lastInsertRowid === "bigint" ? Number(result.lastInsertRowid) : (result.lastInsertRowid ?? 0),
+  });
+}

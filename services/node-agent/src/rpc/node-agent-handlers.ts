@@ -1,0 +1,29 @@
+import { nodeagent } from "@mycelium/proto";
+import type { ServiceHandlers } from "@mycelium/rpc";
+import { toResultSet, type NodeAgent } from "../node-agent";
+
+export function nodeAgentHandlers(core: NodeAgent): ServiceHandlers<typeof nodeagent.NodeAgentServiceService> {
+  return {
+    async execute(request) {
+      const results = await core.execute(request);
+      return nodeagent.ExecuteResponse.create({ results: results.map(toResultSet) });
+    },
+    prepare: (request) => core.prepare(request.txId, request.shard),
+    async commit(request) {
+      await core.commit(request.txId, request.shard);
+      return nodeagent.CommitResponse.create({});
+    },
+    async abort(request) {
+      await core.abort(request.txId, request.shard);
+      return nodeagent.AbortResponse.create({});
+    },
+    async applySchema(request) {
+      await core.applySchema(request);
+      return nodeagent.ApplySchemaResponse.create({});
+    },
+    getStatus: () => core.status(),
+    async listPrepared() {
+      return nodeagent.ListPreparedResponse.create({ transactions: await core.listPrepared() });
+    },
+  };
+}
