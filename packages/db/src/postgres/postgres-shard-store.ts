@@ -162,6 +162,13 @@ class PostgresShardStore implements ShardStore {
     try {
       return await this.pool.connect();
     } catch (error) {
+      if (this.pool.totalCount >= this.settings.maxConnections) {
+        throw new DbError(
+          "BUSY",
+          `all ${this.settings.maxConnections} PostgreSQL connections stayed in use for ${this.settings.connectTimeoutMs} ms (DATABASE_MAX_CONNECTIONS)`,
+          { cause: error },
+        );
+      }
       throw toDbError(error, "get a PostgreSQL connection");
     }
   }

@@ -373,6 +373,7 @@ class SqliteShardStore implements ShardStore {
   async commitPrepared(shardId: string, txId: string): Promise<void> {
     const shard = this.shard(shardId);
     assertTxId(txId);
+    await shard.current?.settled();
     await observed(this.settings.onQuery, this.counters, "commit", shardId, () => {
       const current = shard.current;
       if (current?.txId === txId) {
@@ -397,6 +398,8 @@ class SqliteShardStore implements ShardStore {
     this.assertOpen();
     if (!this.shards.has(shardId) && !fs.existsSync(this.shardFile(shardId))) return; // nothing there: presumed abort
     const shard = this.shard(shardId);
+    // An abort that arrives while the prepare is still writing the participant log waits for it, then undoes it.
+    await shard.current?.settled();
     await observed(this.settings.onQuery, this.counters, "rollback", shardId, () => {
       const current = shard.current;
       if (current?.txId === txId) {
@@ -565,7 +568,7 @@ class SqliteLocalTransaction implements LocalTransaction {
   state: LocalTransactionState = "open";
   readonly statements: Statement[] = [];
   preparedAtMs = 0;
-  private preparing = false;
+  private preparing: Promise<void> | null = null;
 
   constructor(
     private readonly store: SqliteShardStore,
@@ -581,7 +584,7 @@ class SqliteLocalTransaction implements LocalTransaction {
   }
 
   private assertState(wanted: LocalTransactionState, action: string): void {
-    if (this.state === wanted && !this.preparing) return;
+    if (this.state === wanted && this.preparing === null) return;
     if (this.state === "failed") {
       throw new DbError("ABORTED", `transaction ${this.txId} on shard ${this.shardId} failed earlier; roll it back`);
     }
@@ -629,23 +632,32 @@ class SqliteLocalTransaction implements LocalTransaction {
     }
   }
 
+  /** Resolves when no prepare is in flight. */
+  async settled(): Promise<void> {
+    await this.preparing;
+  }
+
   async prepare(): Promise<void> {
     this.assertState("open", "prepare");
-    this.preparing = true;
-    await observed(this.onQuery, this.counters, "prepare", this.shardId, async () => {
-      try {
-        this.preparedAtMs = Date.now();
-        // The marker commits with the transaction, so "marker present" later means "this transaction committed".
-        this.insertMarker();
-        await this.store.appendToLog(this);
-        this.state = "prepared";
-      } catch (error) {
-        this.rollbackNow();
-        throw error;
-      } finally {
-        this.preparing = false;
-      }
-    });
+    let finished!: () => void;
+    this.preparing = new Promise<void>((resolve) => (finished = resolve));
+    try {
+      await observed(this.onQuery, this.counters, "prepare", this.shardId, async () => {
+        try {
+          this.preparedAtMs = Date.now();
+          // The marker commits with the transaction, so "marker present" later means "this transaction committed".
+          this.insertMarker();
+          await this.store.appendToLog(this);
+          this.state = "prepared";
+        } catch (error) {
+          this.rollbackNow();
+          throw error;
+        }
+      });
+    } finally {
+      this.preparing = null;
+      finished();
+    }
   }
 
   async commit(): Promise<void> {

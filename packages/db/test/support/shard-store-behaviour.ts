@@ -443,6 +443,19 @@ export function describeShardStoreBehaviour(harness: () => ShardStoreHarness): v
       expect(await balances(store)).toEqual([["ada", 100], ["bob", 50]]);
     });
 
+    test("an abort that arrives while prepare is in flight waits for it, then undoes it", async () => {
+      const { store } = await storeWithAccounts();
+      const tx = await store.begin("s1", "tx-race");
+      await tx.execute("UPDATE accounts SET balance = 0", []);
+      const prepared = tx.prepare();
+      const aborted = store.abortPrepared("s1", "tx-race");
+      await Promise.all([prepared, aborted]);
+      expect(tx.state).toBe("rolled_back");
+      expect(await store.recoverPrepared()).toEqual([]);
+      expect(await balances(store)).toEqual([["ada", 100], ["bob", 50]]);
+      await expectDbError(store.commitPrepared("s1", "tx-race"), "NOT_PREPARED");
+    });
+
     test("a transaction id can be prepared on a shard only once", async () => {
       const { store } = await storeWithAccounts();
       const first = await store.begin("s1", "tx-once");
