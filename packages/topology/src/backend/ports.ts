@@ -232,7 +232,6 @@ export class PostgresPort implements Port {
     return Number(result.rows[0]!.now);
   }
 
-  /** Serialises key-value writers: every commit locks the one revision row first. */
   async close(): Promise<void> {
     await this.kysely.destroy();
   }
