@@ -1,1 +1,2 @@
-export {};
+export { startReplicator, type RunningReplicator, type ReplicatorStartOptions } from "./service";
+export { replicatorAuthorization } from "./rpc/authorization";

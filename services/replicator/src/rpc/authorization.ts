@@ -1,0 +1,6 @@
+import { replicator } from "@mycelium/proto";
+import { authorize } from "@mycelium/rpc";
+
+export const replicatorAuthorization = authorize(replicator.ReplicatorServiceService, {
+  getStatus: ["admin", "coordinator", "shard-router", "replicator"],
+});
