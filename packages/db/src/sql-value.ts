@@ -17,7 +17,10 @@ export interface StatementResult {
   rows: SqlValue[][];
   /** Rows inserted, updated or deleted; 0 for a read. */
   rowsAffected: number;
-  /** SQLite: the rowid of the row this INSERT created. PostgreSQL: always null (use RETURNING). */
+  /**
+   * SQLite: the rowid of the row an INSERT/REPLACE without RETURNING created; otherwise null. PostgreSQL: always
+   * null (use RETURNING).
+   */
   lastInsertRowid: number | bigint | null;
 }
 
