@@ -9,6 +9,7 @@
 #          are downloaded from the internet)
 #        - test/simulate-pods.js: each pod's init container and service entry point run against the real
 #          @mycelium/config and @mycelium/tls, with made-up Secrets
+#        - NOTES.txt renders
 #   3. every file in test/bad-values/ must be rejected, with the message on its "# expect:" line
 #
 # Tools: helm (HELM=…, else .tools/bin/helm, else installed there with `go install`), Go (manifestcheck), Node.js
@@ -55,6 +56,12 @@ elif [ ! -f "$repo/packages/config/dist/index.js" ] || [ ! -f "$repo/packages/tl
   (cd "$repo" && pnpm --filter @mycelium/config --filter @mycelium/tls build >/dev/null)
 fi
 
+# NOTES.txt is rendered by `helm install` only; a copy of the chart renders it as a ConfigMap to check it.
+notes_chart="$work/notes-chart"
+cp -r "$chart" "$notes_chart"
+mv "$notes_chart/templates/NOTES.txt" "$notes_chart/notes.src"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' 'data:' '  notes: |' '{{ tpl (.Files.Get "notes.src") . | indent 4 }}' >"$notes_chart/templates/zz-notes.yaml"
+
 # --- lint and render -----------------------------------------------------------------------------------------------
 variants=("")
 for file in "$chart"/ci/*.yaml; do variants+=("$file"); done
@@ -85,6 +92,11 @@ for values in "${variants[@]}"; do
   [ -n "$values" ] && args=(-f "$values")
   if "$helm" lint --strict "$chart" "${args[@]}" >"$work/lint" 2>&1; then pass "lint $label"; else fail "lint $label"; cat "$work/lint"; fi
   render_and_check "$label" mycelium-test "$chart" --namespace mycelium "${args[@]}"
+  if "$helm" template mycelium-test "$notes_chart" "${args[@]}" --kube-version "$kube_version" --show-only templates/zz-notes.yaml >"$work/notes" 2>&1; then
+    pass "NOTES.txt $label"
+  else
+    fail "NOTES.txt $label"; cat "$work/notes"
+  fi
 done
 # Names at their length limits, in a namespace of their own.
 render_and_check "long release name" a-release-name-long-enough-to-truncate-every-resource "$chart" --namespace mycelium-production-eu-west

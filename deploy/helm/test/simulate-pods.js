@@ -150,6 +150,14 @@ function runPod(owner, podName, { overrides, expectFailure } = {}) {
     failures.push(`${podName}: prepare failed: ${(prepared.stderr || prepared.stdout).trim()}`);
     return;
   }
+  const initEnv = environment(init);
+  if (initEnv.PREPARE_IDENTITY === "generate") {
+    // A restarted pod on the same volume is the same node.
+    const nodeIdFile = path.join(initEnv.PREPARE_OUTPUT_DIR, "identity/node-id");
+    const before = fs.readFileSync(nodeIdFile, "utf8");
+    const again = spawnSync(init.command[0], init.command.slice(1).map(moved), { cwd: repo, env: initEnv, encoding: "utf8" });
+    if (again.status !== 0 || fs.readFileSync(nodeIdFile, "utf8") !== before) failures.push(`${podName}: a second start did not keep the node id: ${again.stderr}`);
+  }
 
   // The service container, with a stand-in main that loads the configuration like the real one.
   const service = serviceContainer.command.at(-1).match(/^services\/(.+)\/dist\/main\.js$/)?.[1] ?? serviceContainer.command.at(-1);
