@@ -1,1 +1,5 @@
-export {};
+export { LocalCluster, stopProcess, tail, type LocalClusterOptions, type ProcessHandle } from "./local-cluster/local-cluster";
+export { ClusterLayout, resolveConnection, defaultDataDir, type ClusterInfo, type NodeEntry, type Connection } from "./local-cluster/cluster-info";
+export { choosePorts, freePort } from "./local-cluster/free-port";
+export { splitStatements } from "./commands/split-statements";
+export { renderTable } from "./output/format";

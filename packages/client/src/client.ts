@@ -11,7 +11,7 @@ export interface StatementInput {
   params?: Params;
 }
 
-export type TransactionState = "active" | "preparing" | "prepared" | "committing" | "committed" | "aborting" | "aborted" | "unknown";
+export type TransactionState = "none" | "active" | "preparing" | "prepared" | "committing" | "committed" | "aborting" | "aborted" | "unknown";
 
 export type TransactionEvent =
   | { type: "state_changed"; txId: string; oldState: TransactionState; newState: TransactionState; atMs: number }
@@ -28,6 +28,8 @@ export class MyceliumClient {
   readonly pool: ClientPool;
   private readonly transactions: PromiseClient<typeof coordinator.TransactionServiceService>;
   private readonly routerClient: PromiseClient<typeof router.ShardRouterServiceService> | null;
+  /** In-doubt transactions: list, inspect, force (admin certificate). */
+  readonly transactionAdmin: PromiseClient<typeof coordinator.TransactionAdminServiceService>;
   private readonly deadlineMs: number;
   private readonly maxTransactionAttempts: number;
 
@@ -43,6 +45,7 @@ export class MyceliumClient {
     this.deadlineMs = options.deadlineMs ?? 30_000;
     this.maxTransactionAttempts = options.maxTransactionAttempts ?? 3;
     this.transactions = this.pool.service(coordinator.TransactionServiceService, options.coordinatorAddress);
+    this.transactionAdmin = this.pool.service(coordinator.TransactionAdminServiceService, options.coordinatorAddress);
     this.routerClient = options.routerAddress ? this.pool.service(router.ShardRouterServiceService, options.routerAddress) : null;
   }
 
@@ -169,6 +172,7 @@ function statement(sql: string, params: Params): common.Statement {
 }
 
 const stateNames: Record<number, TransactionState> = {
+  [coordinator.TransactionState.TRANSACTION_STATE_UNSPECIFIED]: "none",
   [coordinator.TransactionState.TRANSACTION_STATE_ACTIVE]: "active",
   [coordinator.TransactionState.TRANSACTION_STATE_PREPARING]: "preparing",
   [coordinator.TransactionState.TRANSACTION_STATE_PREPARED]: "prepared",

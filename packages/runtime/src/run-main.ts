@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig, type MyceliumConfig, type ServiceName } from "@mycelium/config";
+import { silenceIpServerNameWarning } from "./warnings";
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -10,6 +11,7 @@ export interface Stoppable {
  * signal, or a stop that takes longer than 30 s, exits at once.
  */
 export function runMain(service: ServiceName, start: (config: MyceliumConfig) => Promise<Stoppable>): void {
+  silenceIpServerNameWarning();
   let config: MyceliumConfig;
   try {
     config = loadConfig(process.env, { service });

@@ -111,7 +111,7 @@ export class TransactionManager {
     this.active.set(txId, entry);
     this.metrics.activeGauge.set(this.active.size);
     this.armIdleTimer(entry);
-    this.events.emit({ type: "state_changed", txId, oldState: "active", newState: "active" });
+    this.events.emit({ type: "state_changed", txId, oldState: "none", newState: "active" });
     trace.getActiveSpan()?.setAttribute("mycelium.tx_id", txId);
     return txId;
   }

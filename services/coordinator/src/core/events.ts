@@ -1,11 +1,14 @@
 import type { TransactionState } from "./transaction-state";
 
+/** "none" is the state before Begin. */
+export type EventState = TransactionState | "none";
+
 export type TransactionEvent =
-  | { type: "state_changed"; txId: string; oldState: TransactionState; newState: TransactionState; sequence: number; atMs: number }
+  | { type: "state_changed"; txId: string; oldState: EventState; newState: TransactionState; sequence: number; atMs: number }
   | { type: "completed"; txId: string; success: boolean; durationMs: number; sequence: number; atMs: number };
 
 type EventBody =
-  | { type: "state_changed"; txId: string; oldState: TransactionState; newState: TransactionState }
+  | { type: "state_changed"; txId: string; oldState: EventState; newState: TransactionState }
   | { type: "completed"; txId: string; success: boolean; durationMs: number };
 
 export class SubscriberOverflow extends Error {

@@ -5,7 +5,8 @@ import { SubscriberOverflow } from "../core/events";
 import type { Recovery } from "../recovery";
 import type { TransactionManager } from "../transaction-manager";
 
-const states: Record<TransactionState, coordinator.TransactionState> = {
+const states: Record<TransactionState | "none", coordinator.TransactionState> = {
+  none: coordinator.TransactionState.TRANSACTION_STATE_UNSPECIFIED,
   active: coordinator.TransactionState.TRANSACTION_STATE_ACTIVE,
   preparing: coordinator.TransactionState.TRANSACTION_STATE_PREPARING,
   prepared: coordinator.TransactionState.TRANSACTION_STATE_PREPARED,

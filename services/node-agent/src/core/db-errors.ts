@@ -23,7 +23,8 @@ const mapping: Record<DbErrorCode, ErrorCode> = {
 /** A storage error as the wire error a caller can act on; the database's own message is kept. */
 export function toMyceliumError(error: unknown, context: { shardId: string }): unknown {
   if (!isDbError(error)) return error;
-  return new MyceliumError(mapping[error.code], `shard ${context.shardId}: ${error.message}`, {
+  const message = error.message.includes(context.shardId) ? error.message : `shard ${context.shardId}: ${error.message}`;
+  return new MyceliumError(mapping[error.code], message, {
     reason: error.code,
     details: { shardId: context.shardId, ...(error.backendCode ? { backendCode: error.backendCode } : {}) },
     cause: error,

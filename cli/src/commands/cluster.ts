@@ -1,0 +1,60 @@
+import type { Command } from "commander";
+import { common, router } from "@mycelium/proto";
+import { renderTable, toJson } from "../output/format";
+import { withConnectionFlags } from "./connect";
+import { shardJson, withAdmin } from "./policy";
+
+export function registerClusterViews(program: Command): void {
+  withConnectionFlags(program.command("nodes").description("registered nodes and their status").option("--json", "print JSON")).action(async (options: { json?: boolean }) => {
+    await withAdmin(options, async (client) => {
+      const { nodes } = await client.router.listNodes(router.ListNodesRequest.create({}), { idempotent: true });
+      if (options.json) {
+        process.stdout.write(toJson(nodes.map((n) => ({ nodeId: n.nodeId, type: common.nodeTypeToJSON(n.nodeType), status: common.nodeStatusToJSON(n.status), address: n.address, shards: n.shardCount, weight: n.validatorWeight, capacityGb: n.minerCapacityGb }))) + "\n");
+        return;
+      }
+      const rows = nodes.map((n) => [n.nodeId, n.nodeType === common.NodeType.NODE_TYPE_VALIDATOR ? "validator" : "miner", common.nodeStatusToJSON(n.status).replace("NODE_STATUS_", "").toLowerCase(), n.address, n.shardCount, n.nodeType === common.NodeType.NODE_TYPE_VALIDATOR ? n.validatorWeight : n.minerCapacityGb, Math.round((Date.now() - n.lastHeartbeatAtMs) / 1000)]);
+      process.stdout.write(renderTable(["node_id", "type", "status", "address", "replicas", "weight/capacity_gb", "last_heartbeat_s"], rows) + "\n");
+    });
+  });
+
+  withConnectionFlags(program.command("shards [table]").description("shards with their primary, replicas and epoch").option("--json", "print JSON")).action(
+    async (table: string | undefined, options: { json?: boolean }) => {
+      await withAdmin(options, async (client) => {
+        const { shards } = await client.router.listShards(router.ListShardsRequest.create({ table: table ?? "" }), { idempotent: true });
+        if (options.json) {
+          process.stdout.write(toJson(shards.map(shardJson)) + "\n");
+          return;
+        }
+        const rows = shards.map((s) => [s.shardId, s.epoch, common.shardStateToJSON(s.state).replace("SHARD_STATE_", "").toLowerCase(), s.primaryNodeId, s.replicaNodeIds.filter((r) => r !== s.primaryNodeId).join(","), keyRange(s)]);
+        process.stdout.write(renderTable(["shard", "epoch", "state", "primary", "secondaries", "key_range"], rows) + "\n");
+      });
+    },
+  );
+
+  withConnectionFlags(program.command("explain").description("how a statement would be routed").requiredOption("-e, --execute <sql>", "the statement").option("--json", "print JSON")).action(
+    async (options: { execute: string; json?: boolean }) => {
+      await withAdmin(options, async (client) => {
+        const plan = await client.explain(options.execute);
+        if (options.json) {
+          process.stdout.write(toJson(router.RoutePlan.toJSON(plan)) + "\n");
+          return;
+        }
+        process.stdout.write(`${router.statementKindToJSON(plan.kind).replace("STATEMENT_KIND_", "")} on ${plan.tables.join(", ")}${plan.isWrite ? " (write)" : ""}\n`);
+        for (const note of plan.notes) process.stdout.write(`  ${note}\n`);
+        const rows = plan.targets.map((t) => [t.shard?.shardId ?? "", t.shard?.epoch ?? 0, t.primaryNodeId, t.primaryAddress, t.statement?.sql ?? ""]);
+        process.stdout.write(renderTable(["shard", "epoch", "primary", "address", "statement"], rows) + "\n");
+        if (plan.merge) process.stdout.write(`merge: ${JSON.stringify(router.MergePlan.toJSON(plan.merge))}\n`);
+      });
+    },
+  );
+}
+
+function keyRange(s: common.ShardInfo): string {
+  const range = s.keyRange;
+  if (!range) return "";
+  if (range.rangeStart || range.rangeEnd || range.rangeStartUnbounded || range.rangeEndUnbounded) {
+    const show = (v: common.Value | undefined, unbounded: boolean, side: string) => (unbounded || !v?.kind ? side : String(v.kind.value));
+    return `[${show(range.rangeStart, range.rangeStartUnbounded, "-inf")}, ${show(range.rangeEnd, range.rangeEndUnbounded, "+inf")})`;
+  }
+  return `hash [${range.hashStart}, ${range.hashEnd})`;
+}

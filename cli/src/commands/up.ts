@@ -1,0 +1,74 @@
+import type { Command } from "commander";
+import { LocalCluster } from "../local-cluster/local-cluster";
+import { defaultDataDir } from "../local-cluster/cluster-info";
+
+interface UpOptions {
+  dataDir: string;
+  validators: string;
+  miners: string;
+  networkId?: string;
+  basePort: string;
+  traces?: boolean;
+  logLevel: string;
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command("up")
+    .description("run a whole cluster on this machine (SQLite, mutual TLS on loopback) until Ctrl-C")
+    .option("--data-dir <dir>", "where the cluster keeps its CA, keys, data and logs", defaultDataDir)
+    .option("--validators <n>", "validator nodes", "2")
+    .option("--miners <n>", "miner nodes", "1")
+    .option("--network-id <id>", "network id (new clusters only)")
+    .option("--base-port <port>", "first port to try; 0 picks free ports", "7400")
+    .option("--traces", "write every span to <data-dir>/traces.jsonl")
+    .option("--log-level <level>", "log level of the services", "info")
+    .action(async (options: UpOptions) => {
+      const cluster = new LocalCluster({
+        dataDir: options.dataDir,
+        validators: count("--validators", options.validators),
+        miners: count("--miners", options.miners),
+        ...(options.networkId ? { networkId: options.networkId } : {}),
+        basePort: count("--base-port", options.basePort),
+        traces: Boolean(options.traces),
+        logLevel: options.logLevel,
+        onProgress: (line) => process.stdout.write(line + "\n"),
+      });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`${signal}: stopping the cluster\n`);
+        cluster.stop().then(
+          () => {
+            process.stdout.write("stopped\n");
+            process.exit(0);
+          },
+          (error: unknown) => {
+            process.stderr.write(`error while stopping: ${String(error)}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGINT", () => stop("SIGINT"));
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      cluster.onExit((handle, code, signal) => {
+        if (!cluster.isStopping) process.stderr.write(`${handle.name} exited unexpectedly (${code ?? signal}); see ${handle.logPath}\n`);
+      });
+      process.stdout.write(`starting a local Mycelium cluster in ${options.dataDir}\n`);
+      try {
+        await cluster.start();
+      } catch (error) {
+        process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+        await cluster.stop(2000);
+        process.exit(1);
+      }
+      process.stdout.write(`network ${cluster.info.networkId}; try: mycelium sql --data-dir ${options.dataDir} -e "SELECT 1"   (Ctrl-C stops)\n`);
+    });
+}
+
+function count(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${flag} expects a whole number ≥ 0, got "${text}"`);
+  return value;
+}

@@ -1,0 +1,324 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import { generateNodeKeyPair, initCertificateDirectory, issueToDirectory, nodeIdFromPublicKey, type Role } from "@mycelium/tls";
+import { choosePorts } from "./free-port";
+import { ClusterLayout, type ClusterInfo, type NodeEntry, type NodeKind } from "./cluster-info";
+
+export interface LocalClusterOptions {
+  dataDir: string;
+  /** @default 2 */
+  validators?: number;
+  /** @default 1 */
+  miners?: number;
+  /** @default "testnet" */
+  networkId?: string;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** First preferred port; services take the following ones. 0 = any free ports. @default 7400 */
+  basePort?: number;
+  /** Extra MYCELIUM_* settings for every process (e.g. shorter timeouts in tests). */
+  env?: Record<string, string>;
+  /** Extra settings per service role ("node-agent" applies to every node). */
+  roleEnv?: Partial<Record<"coordinator" | "shard-router" | "replicator" | "node-agent", Record<string, string>>>;
+  /** Write every span as JSON lines to <data-dir>/traces.jsonl. @default false */
+  traces?: boolean;
+  /** Node backends; PostgreSQL nodes need a URL each. */
+  nodeDatabases?: Record<string, { backend: "postgres"; url: string }>;
+  /** @default "info" */
+  logLevel?: string;
+  /** Called with progress lines for the operator. */
+  onProgress?: (line: string) => void;
+  /** @default 60000 */
+  readyTimeoutMs?: number;
+}
+
+export interface ProcessHandle {
+  role: "shard-router" | "coordinator" | "replicator" | "node-agent";
+  name: string;
+  child: ChildProcess;
+  port: number;
+  opsPort: number;
+  logPath: string;
+}
+
+const serviceMains: Record<ProcessHandle["role"], string> = {
+  "shard-router": "@mycelium/shard-router",
+  coordinator: "@mycelium/coordinator",
+  replicator: "@mycelium/replicator",
+  "node-agent": "@mycelium/node-agent",
+};
+
+function mainPath(role: ProcessHandle["role"]): string {
+  const packageJson = require.resolve(`${serviceMains[role]}/package.json`);
+  const main = path.join(path.dirname(packageJson), "dist", "main.js");
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing; build first (pnpm build)`);
+  return main;
+}
+
+/**
+ * A whole Mycelium cluster on this machine, one process per service on loopback, with its CA,
+ * certificates, node keys, control store and data in one directory. Starting again in the same
+ * directory keeps the data, the keys and (when free) the ports.
+ */
+export class LocalCluster {
+  readonly layout: ClusterLayout;
+  info!: ClusterInfo;
+  readonly processes: ProcessHandle[] = [];
+  private stopping = false;
+  private readonly exitListeners: Array<(handle: ProcessHandle, code: number | null, signal: NodeJS.Signals | null) => void> = [];
+
+  constructor(readonly options: LocalClusterOptions) {
+    this.layout = new ClusterLayout(options.dataDir);
+  }
+
+  private progress(line: string): void {
+    this.options.onProgress?.(line);
+  }
+
+  /** Prepare the directory (CA, certificates, keys, ports), then start every process and wait until all serve. */
+  async start(): Promise<void> {
+    const startedAt = Date.now();
+    await this.prepare();
+    const info = this.info;
+    const host = info.host;
+    const routerAddress = `${host}:${info.services["shard-router"].port}`;
+    const coordinatorAddress = `${host}:${info.services.coordinator.port}`;
+    // Everything starts at once: node-agents retry registration until the router answers.
+    const services = [
+      this.spawnService("shard-router", "shard-router", info.services["shard-router"], {}),
+      this.spawnService("coordinator", "coordinator", info.services.coordinator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
+      this.spawnService("replicator", "replicator", info.services.replicator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
+    ];
+    await Promise.all(
+      info.nodes.map((node) => {
+        const keys = JSON.parse(fs.readFileSync(this.layout.nodeKeyPath(node.name), "utf8")) as { publicKeyHex: string; privateKeyHex: string };
+        const nodeDir = this.layout.nodeDir(node.name);
+        const env: Record<string, string> = {
+          MYCELIUM_ROUTER_ADDRESS: routerAddress,
+          MYCELIUM_COORDINATOR_ADDRESS: coordinatorAddress,
+          MYCELIUM_NODE_TYPE: node.kind,
+          MYCELIUM_PUBLIC_KEY: keys.publicKeyHex,
+          MYCELIUM_PRIVATE_KEY: keys.privateKeyHex,
+          MYCELIUM_DATABASE_PATH: path.join(nodeDir, "node.db"),
+          MYCELIUM_DATA_DIR: nodeDir,
+        };
+        if (node.kind === "miner") env.MYCELIUM_MINER_CAPACITY = String(node.minerCapacityGb ?? 100);
+        if (node.backend === "postgres") {
+          env.MYCELIUM_DATABASE_TYPE = "postgres";
+          env.MYCELIUM_DATABASE_URL = node.databaseUrl!;
+        }
+        return this.spawnService("node-agent", node.name, node, env, node.nodeId);
+      }).concat(services),
+    );
+    this.progress(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  }
+
+  /** CA, certificates, node keys and ports; reuses what the directory already has. */
+  async prepare(): Promise<ClusterInfo> {
+    const { options, layout } = this;
+    const existing = layout.read();
+    const networkId = existing?.networkId ?? options.networkId ?? "testnet";
+    if (options.networkId && existing && existing.networkId !== options.networkId) {
+      throw new Error(`${layout.dataDir} holds a cluster of network ${existing.networkId}, not ${options.networkId}; use another --data-dir`);
+    }
+    const host = options.host ?? existing?.host ?? "127.0.0.1";
+    fs.mkdirSync(layout.logsDir, { recursive: true });
+    if (!fs.existsSync(path.join(layout.certsDir, "ca.crt"))) {
+      initCertificateDirectory(layout.certsDir, networkId);
+      this.progress(`created cluster CA in ${layout.certsDir}`);
+    }
+
+    const validators = options.validators ?? existing?.nodes.filter((n) => n.kind === "validator").length ?? 2;
+    const miners = options.miners ?? existing?.nodes.filter((n) => n.kind === "miner").length ?? 1;
+    const wanted: Array<{ name: string; kind: NodeKind }> = [
+      ...Array.from({ length: validators }, (_, i) => ({ name: `v${i + 1}`, kind: "validator" as const })),
+      ...Array.from({ length: miners }, (_, i) => ({ name: `m${i + 1}`, kind: "miner" as const })),
+    ];
+    if (wanted.length === 0) throw new Error("a cluster needs at least one node");
+
+    const base = options.basePort ?? 7400;
+    const preferred = (offset: number, existingPort: number | undefined) => existingPort ?? (base === 0 ? 0 : base + offset);
+    const previous = existing?.services;
+    const [routerPort, coordinatorPort, replicatorPort, routerOps, coordinatorOps, replicatorOps, ...nodePorts] = await choosePorts(
+      [
+        preferred(0, previous?.["shard-router"].port),
+        preferred(1, previous?.coordinator.port),
+        preferred(2, previous?.replicator.port),
+        preferred(100, previous?.["shard-router"].opsPort),
+        preferred(101, previous?.coordinator.opsPort),
+        preferred(102, previous?.replicator.opsPort),
+        ...wanted.flatMap((node, i) => {
+          const old = existing?.nodes.find((n) => n.name === node.name);
+          return [preferred(10 + i, old?.port), preferred(110 + i, old?.opsPort)];
+        }),
+      ],
+      host,
+    );
+
+    const nodes: NodeEntry[] = wanted.map((node, i) => {
+      fs.mkdirSync(layout.nodeDir(node.name), { recursive: true });
+      const keyPath = layout.nodeKeyPath(node.name);
+      if (!fs.existsSync(keyPath)) fs.writeFileSync(keyPath, JSON.stringify(generateNodeKeyPair(), null, 2) + "\n", { mode: 0o600 });
+      const keys = JSON.parse(fs.readFileSync(keyPath, "utf8")) as { publicKeyHex: string };
+      const nodeId = nodeIdFromPublicKey(keys.publicKeyHex);
+      const database = options.nodeDatabases?.[node.name];
+      return {
+        name: node.name,
+        kind: node.kind,
+        nodeId,
+        publicKey: keys.publicKeyHex,
+        port: nodePorts[2 * i]!,
+        opsPort: nodePorts[2 * i + 1]!,
+        ...(node.kind === "miner" ? { minerCapacityGb: 100 } : {}),
+        backend: database?.backend ?? "sqlite",
+        ...(database ? { databaseUrl: database.url } : {}),
+      };
+    });
+
+    const identities: Array<[Role, string]> = [
+      ["shard-router", "shard-router"],
+      ["coordinator", "coordinator"],
+      ["replicator", "replicator"],
+      ["client", "client"],
+      ["admin", "admin"],
+      ...nodes.map((node): [Role, string] => ["node-agent", node.nodeId]),
+    ];
+    for (const [role, name] of identities) {
+      if (!fs.existsSync(layout.certificate(role, name).certPath)) issueToDirectory(layout.certsDir, { networkId, role, name, hosts: ["localhost", "127.0.0.1", "::1", host] });
+    }
+
+    this.info = {
+      version: 1,
+      networkId,
+      protocolVersion: existing?.protocolVersion ?? "1.0.0",
+      host,
+      controlStoreUrl: existing?.controlStoreUrl ?? `sqlite:${path.resolve(layout.dataDir, "control.db")}`,
+      services: {
+        "shard-router": { port: routerPort!, opsPort: routerOps! },
+        coordinator: { port: coordinatorPort!, opsPort: coordinatorOps! },
+        replicator: { port: replicatorPort!, opsPort: replicatorOps! },
+      },
+      nodes,
+      createdAtMs: existing?.createdAtMs ?? Date.now(),
+    };
+    layout.write(this.info);
+    return this.info;
+  }
+
+  /** Start one process and wait until its /readyz answers. */
+  async spawnService(
+    role: ProcessHandle["role"],
+    name: string,
+    ports: { port: number; opsPort: number },
+    env: Record<string, string>,
+    certificateName = name,
+  ): Promise<ProcessHandle> {
+    const { info, layout, options } = this;
+    const certificate = layout.certificate(role, certificateName);
+    const logPath = path.join(layout.logsDir, `${name}.log`);
+    const log = fs.openSync(logPath, "a");
+    const childEnv: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
+      MYCELIUM_HOST: info.host,
+      MYCELIUM_PORT: String(ports.port),
+      MYCELIUM_METRICS_PORT: String(ports.opsPort),
+      MYCELIUM_ADVERTISE_ADDRESS: `${info.host}:${ports.port}`,
+      MYCELIUM_NETWORK_ID: info.networkId,
+      MYCELIUM_PROTOCOL_VERSION: info.protocolVersion,
+      MYCELIUM_CONTROL_STORE_URL: info.controlStoreUrl,
+      MYCELIUM_TLS_CERT_PATH: certificate.certPath,
+      MYCELIUM_TLS_KEY_PATH: certificate.keyPath,
+      MYCELIUM_TLS_CA_PATH: certificate.caPath,
+      MYCELIUM_LOG_LEVEL: options.logLevel ?? "info",
+      ...(role !== "node-agent" ? { MYCELIUM_NAME: name } : {}),
+      ...(options.traces ? { MYCELIUM_TRACE_FILE: layout.traceFile } : {}),
+      ...options.env,
+      ...options.roleEnv?.[role],
+      ...env,
+    };
+    const child = spawn(process.execPath, [mainPath(role)], { env: childEnv, stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    const handle: ProcessHandle = { role, name, child, port: ports.port, opsPort: ports.opsPort, logPath };
+    this.processes.push(handle);
+    child.on("exit", (code, signal) => {
+      for (const listener of this.exitListeners) listener(handle, code, signal);
+    });
+    await this.waitReady(handle);
+    this.progress(`${role.padEnd(12)} ${name.padEnd(22)} ${info.host}:${ports.port}  metrics http://${info.host}:${ports.opsPort}/metrics  log ${logPath}`);
+    return handle;
+  }
+
+  /** Be told when a process exits (for `up`: report a crash). */
+  onExit(listener: (handle: ProcessHandle, code: number | null, signal: NodeJS.Signals | null) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  private async waitReady(handle: ProcessHandle): Promise<void> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
+    for (;;) {
+      if (handle.child.exitCode !== null || handle.child.signalCode !== null) {
+        throw new Error(`${handle.name} exited (${handle.child.exitCode ?? handle.child.signalCode}) while starting:\n${tail(handle.logPath, 20)}`);
+      }
+      if (await readyz(this.info.host, handle.opsPort)) return;
+      if (Date.now() > deadline) throw new Error(`${handle.name} did not become ready in time:\n${tail(handle.logPath, 20)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** SIGTERM every process, nodes first and the router last; SIGKILL what is still running after graceMs. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    const order: ProcessHandle["role"][] = ["node-agent", "replicator", "coordinator", "shard-router"];
+    for (const role of order) {
+      await Promise.all(this.processes.filter((p) => p.role === role).map((p) => stopProcess(p.child, graceMs)));
+    }
+  }
+
+  /** The process for a name (v1, coordinator, ...). */
+  process(name: string): ProcessHandle {
+    const handle = [...this.processes].reverse().find((p) => p.name === name);
+    if (!handle) throw new Error(`no process named ${name}`);
+    return handle;
+  }
+}
+
+export function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+function readyz(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = http.get({ host, port, path: "/readyz", timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on("error", () => resolve(false));
+    request.on("timeout", () => {
+      request.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export function tail(file: string, lines: number): string {
+  try {
+    return fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).map((line) => `    ${line}`).join("\n");
+  } catch {
+    return "    (no log)";
+  }
+}

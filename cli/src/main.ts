@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { silenceIpServerNameWarning } from "@mycelium/runtime";
+import { registerCerts, registerKeygen } from "./commands/certs";
+import { registerClusterViews } from "./commands/cluster";
+import { registerConfig } from "./commands/config";
+import { registerDemo } from "./commands/demo";
+import { registerPolicy } from "./commands/policy";
+import { registerSql } from "./commands/sql";
+import { registerTxn } from "./commands/txn";
+import { registerUp } from "./commands/up";
+
+silenceIpServerNameWarning();
+
+const program = new Command()
+  .name("mycelium")
+  .description("Mycelium: a distributed SQL layer for a network of validator and miner nodes")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+registerUp(program);
+registerDemo(program);
+registerSql(program);
+registerPolicy(program);
+registerClusterViews(program);
+registerTxn(program);
+registerCerts(program);
+registerKeygen(program);
+registerConfig(program);
+
+program.exitOverride();
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  process.stderr.write(`mycelium: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
