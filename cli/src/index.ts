@@ -1,4 +1,4 @@
-export { LocalCluster, stopProcess, tail, type LocalClusterOptions, type ProcessHandle } from "./local-cluster/local-cluster";
+export { LocalCluster, stopProcess, tail, mainPath, type LocalClusterOptions, type ProcessHandle, type ServiceSpec } from "./local-cluster/local-cluster";
 export { ClusterLayout, resolveConnection, defaultDataDir, type ClusterInfo, type NodeEntry, type Connection } from "./local-cluster/cluster-info";
 export { choosePorts, freePort } from "./local-cluster/free-port";
 export { splitStatements } from "./commands/split-statements";

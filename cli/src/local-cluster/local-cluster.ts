@@ -34,13 +34,23 @@ export interface LocalClusterOptions {
   readyTimeoutMs?: number;
 }
 
-export interface ProcessHandle {
+export interface ServiceSpec {
   role: "shard-router" | "coordinator" | "replicator" | "node-agent";
+  name: string;
+  port: number;
+  opsPort: number;
+  /** Every MYCELIUM_* variable the service runs with. */
+  env: Record<string, string>;
+}
+
+export interface ProcessHandle {
+  role: ServiceSpec["role"];
   name: string;
   child: ChildProcess;
   port: number;
   opsPort: number;
   logPath: string;
+  spec: ServiceSpec;
 }
 
 const serviceMains: Record<ProcessHandle["role"], string> = {
@@ -50,7 +60,7 @@ const serviceMains: Record<ProcessHandle["role"], string> = {
   "node-agent": "@mycelium/node-agent",
 };
 
-function mainPath(role: ProcessHandle["role"]): string {
+export function mainPath(role: ProcessHandle["role"]): string {
   const packageJson = require.resolve(`${serviceMains[role]}/package.json`);
   const main = path.join(path.dirname(packageJson), "dist", "main.js");
   if (!fs.existsSync(main)) throw new Error(`${main} is missing; build first (pnpm build)`);
@@ -73,7 +83,7 @@ export class LocalCluster {
     this.layout = new ClusterLayout(options.dataDir);
   }
 
-  private progress(line: string): void {
+  progress(line: string): void {
     this.options.onProgress?.(line);
   }
 
@@ -81,38 +91,71 @@ export class LocalCluster {
   async start(): Promise<void> {
     const startedAt = Date.now();
     await this.prepare();
-    const info = this.info;
+    // Everything starts at once: node-agents retry registration until the router answers.
+    await Promise.all(this.serviceSpecs().map((spec) => this.spawn(spec)));
+    this.progress(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  }
+
+  /** What to run for every service of the cluster, with its complete environment. */
+  serviceSpecs(): ServiceSpec[] {
+    const { info } = this;
     const host = info.host;
     const routerAddress = `${host}:${info.services["shard-router"].port}`;
     const coordinatorAddress = `${host}:${info.services.coordinator.port}`;
-    // Everything starts at once: node-agents retry registration until the router answers.
-    const services = [
-      this.spawnService("shard-router", "shard-router", info.services["shard-router"], {}),
-      this.spawnService("coordinator", "coordinator", info.services.coordinator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
-      this.spawnService("replicator", "replicator", info.services.replicator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
+    const specs: ServiceSpec[] = [
+      this.spec("shard-router", "shard-router", info.services["shard-router"], {}),
+      this.spec("coordinator", "coordinator", info.services.coordinator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
+      this.spec("replicator", "replicator", info.services.replicator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
     ];
-    await Promise.all(
-      info.nodes.map((node) => {
-        const keys = JSON.parse(fs.readFileSync(this.layout.nodeKeyPath(node.name), "utf8")) as { publicKeyHex: string; privateKeyHex: string };
-        const nodeDir = this.layout.nodeDir(node.name);
-        const env: Record<string, string> = {
-          MYCELIUM_ROUTER_ADDRESS: routerAddress,
-          MYCELIUM_COORDINATOR_ADDRESS: coordinatorAddress,
-          MYCELIUM_NODE_TYPE: node.kind,
-          MYCELIUM_PUBLIC_KEY: keys.publicKeyHex,
-          MYCELIUM_PRIVATE_KEY: keys.privateKeyHex,
-          MYCELIUM_DATABASE_PATH: path.join(nodeDir, "node.db"),
-          MYCELIUM_DATA_DIR: nodeDir,
-        };
-        if (node.kind === "miner") env.MYCELIUM_MINER_CAPACITY = String(node.minerCapacityGb ?? 100);
-        if (node.backend === "postgres") {
-          env.MYCELIUM_DATABASE_TYPE = "postgres";
-          env.MYCELIUM_DATABASE_URL = node.databaseUrl!;
-        }
-        return this.spawnService("node-agent", node.name, node, env, node.nodeId);
-      }).concat(services),
-    );
-    this.progress(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+    for (const node of info.nodes) {
+      const keys = JSON.parse(fs.readFileSync(this.layout.nodeKeyPath(node.name), "utf8")) as { publicKeyHex: string; privateKeyHex: string };
+      const nodeDir = this.layout.nodeDir(node.name);
+      const env: Record<string, string> = {
+        MYCELIUM_ROUTER_ADDRESS: routerAddress,
+        MYCELIUM_COORDINATOR_ADDRESS: coordinatorAddress,
+        MYCELIUM_NODE_TYPE: node.kind,
+        MYCELIUM_PUBLIC_KEY: keys.publicKeyHex,
+        MYCELIUM_PRIVATE_KEY: keys.privateKeyHex,
+        MYCELIUM_DATABASE_PATH: path.join(nodeDir, "node.db"),
+        MYCELIUM_DATA_DIR: nodeDir,
+      };
+      if (node.kind === "miner") env.MYCELIUM_MINER_CAPACITY = String(node.minerCapacityGb ?? 100);
+      if (node.backend === "postgres") {
+        env.MYCELIUM_DATABASE_TYPE = "postgres";
+        env.MYCELIUM_DATABASE_URL = node.databaseUrl!;
+      }
+      specs.push(this.spec("node-agent", node.name, node, env, node.nodeId));
+    }
+    return specs;
+  }
+
+  private spec(role: ProcessHandle["role"], name: string, ports: { port: number; opsPort: number }, env: Record<string, string>, certificateName = name): ServiceSpec {
+    const { info, layout, options } = this;
+    const certificate = layout.certificate(role, certificateName);
+    return {
+      role,
+      name,
+      port: ports.port,
+      opsPort: ports.opsPort,
+      env: {
+        MYCELIUM_HOST: info.host,
+        MYCELIUM_PORT: String(ports.port),
+        MYCELIUM_METRICS_PORT: String(ports.opsPort),
+        MYCELIUM_ADVERTISE_ADDRESS: `${info.host}:${ports.port}`,
+        MYCELIUM_NETWORK_ID: info.networkId,
+        MYCELIUM_PROTOCOL_VERSION: info.protocolVersion,
+        MYCELIUM_CONTROL_STORE_URL: info.controlStoreUrl,
+        MYCELIUM_TLS_CERT_PATH: certificate.certPath,
+        MYCELIUM_TLS_KEY_PATH: certificate.keyPath,
+        MYCELIUM_TLS_CA_PATH: certificate.caPath,
+        MYCELIUM_LOG_LEVEL: options.logLevel ?? "info",
+        ...(role !== "node-agent" ? { MYCELIUM_NAME: name } : {}),
+        ...(options.traces ? { MYCELIUM_TRACE_FILE: layout.traceFile } : {}),
+        ...options.env,
+        ...options.roleEnv?.[role],
+        ...env,
+      },
+    };
   }
 
   /** CA, certificates, node keys and ports; reuses what the directory already has. */
@@ -208,47 +251,29 @@ export class LocalCluster {
   }
 
   /** Start one process and wait until its /readyz answers. */
-  async spawnService(
-    role: ProcessHandle["role"],
-    name: string,
-    ports: { port: number; opsPort: number },
-    env: Record<string, string>,
-    certificateName = name,
-  ): Promise<ProcessHandle> {
-    const { info, layout, options } = this;
-    const certificate = layout.certificate(role, certificateName);
-    const logPath = path.join(layout.logsDir, `${name}.log`);
+  async spawn(spec: ServiceSpec): Promise<ProcessHandle> {
+    const logPath = path.join(this.layout.logsDir, `${spec.name}.log`);
     const log = fs.openSync(logPath, "a");
-    const childEnv: Record<string, string> = {
-      PATH: process.env.PATH ?? "",
-      ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
-      MYCELIUM_HOST: info.host,
-      MYCELIUM_PORT: String(ports.port),
-      MYCELIUM_METRICS_PORT: String(ports.opsPort),
-      MYCELIUM_ADVERTISE_ADDRESS: `${info.host}:${ports.port}`,
-      MYCELIUM_NETWORK_ID: info.networkId,
-      MYCELIUM_PROTOCOL_VERSION: info.protocolVersion,
-      MYCELIUM_CONTROL_STORE_URL: info.controlStoreUrl,
-      MYCELIUM_TLS_CERT_PATH: certificate.certPath,
-      MYCELIUM_TLS_KEY_PATH: certificate.keyPath,
-      MYCELIUM_TLS_CA_PATH: certificate.caPath,
-      MYCELIUM_LOG_LEVEL: options.logLevel ?? "info",
-      ...(role !== "node-agent" ? { MYCELIUM_NAME: name } : {}),
-      ...(options.traces ? { MYCELIUM_TRACE_FILE: layout.traceFile } : {}),
-      ...options.env,
-      ...options.roleEnv?.[role],
-      ...env,
-    };
-    const child = spawn(process.execPath, [mainPath(role)], { env: childEnv, stdio: ["ignore", log, log] });
+    const env = { PATH: process.env.PATH ?? "", ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}), ...spec.env };
+    const child = spawn(process.execPath, [mainPath(spec.role)], { env, stdio: ["ignore", log, log] });
     fs.closeSync(log);
-    const handle: ProcessHandle = { role, name, child, port: ports.port, opsPort: ports.opsPort, logPath };
+    const handle: ProcessHandle = { role: spec.role, name: spec.name, child, port: spec.port, opsPort: spec.opsPort, logPath, spec };
+    const previous = this.processes.findIndex((p) => p.name === spec.name);
+    if (previous >= 0) this.processes.splice(previous, 1);
     this.processes.push(handle);
     child.on("exit", (code, signal) => {
       for (const listener of this.exitListeners) listener(handle, code, signal);
     });
     await this.waitReady(handle);
-    this.progress(`${role.padEnd(12)} ${name.padEnd(22)} ${info.host}:${ports.port}  metrics http://${info.host}:${ports.opsPort}/metrics  log ${logPath}`);
+    this.progress(`${spec.role.padEnd(12)} ${spec.name.padEnd(22)} ${this.info.host}:${spec.port}  metrics http://${this.info.host}:${spec.opsPort}/metrics  log ${logPath}`);
     return handle;
+  }
+
+  /** Start a stopped (or killed) process again with the same settings, and wait until it serves. */
+  async restart(name: string): Promise<ProcessHandle> {
+    const handle = this.process(name);
+    if (handle.child.exitCode === null && handle.child.signalCode === null) throw new Error(`${name} is still running`);
+    return this.spawn(handle.spec);
   }
 
   /** Be told when a process exits (for `up`: report a crash). */

@@ -84,6 +84,8 @@ export class MyceliumServer {
   private readonly log: Logger;
   private readonly metrics;
   private stopping = false;
+  /** Parsing a certificate costs more than the rest of admission; peers keep their certificate. */
+  private readonly identities = new Map<string, Identity>();
 
   constructor(private readonly options: ServerOptions) {
     const minVersion = parseVersion(options.minProtocolVersion);
@@ -258,13 +260,18 @@ export class MyceliumServer {
         this.inFlight.add(controller);
         this.metrics.inFlight.set(this.inFlight.size);
         try {
+          const log = this.log;
+          let logger: Logger | null = null;
           return await body({
             identity,
             method: method.path,
             deadlineMs,
             signal: controller.signal,
             metadata: call.metadata,
-            logger: this.log.child({ method: name, caller: identity.uri }),
+            get logger() {
+              logger ??= log.child({ method: name, caller: identity.uri });
+              return logger;
+            },
           });
         } finally {
           clearTimeout(timer);
@@ -302,11 +309,15 @@ export class MyceliumServer {
     if (!certificate || !certificate.raw) {
       return deny("no_certificate", new MyceliumError("UNAUTHENTICATED", "a client certificate issued by the cluster CA is required"));
     }
-    let identity: Identity;
-    try {
-      identity = identityFromCertificate(certificate);
-    } catch (error) {
-      return deny("bad_identity", new MyceliumError("UNAUTHENTICATED", `the client certificate carries no valid Mycelium identity: ${(error as Error).message}`));
+    let identity = this.identities.get(certificate.fingerprint256);
+    if (!identity) {
+      try {
+        identity = identityFromCertificate(certificate);
+      } catch (error) {
+        return deny("bad_identity", new MyceliumError("UNAUTHENTICATED", `the client certificate carries no valid Mycelium identity: ${(error as Error).message}`));
+      }
+      if (this.identities.size >= 10_000) this.identities.clear();
+      this.identities.set(certificate.fingerprint256, identity);
     }
     span.setAttribute("mycelium.caller", identity.uri);
     if (identity.networkId !== this.options.networkId) {
