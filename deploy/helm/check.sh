@@ -5,8 +5,8 @@
 #   2. helm template for each variant (and a long release name in another namespace), then
 #        - manifestcheck: strict decoding into the Kubernetes / cert-manager / Prometheus Operator Go types, plus
 #          names, labels, env references, volume mounts, probe ports, Service and PDB selectors
-#        - kubeconform, only when KUBECONFORM_SCHEMA_LOCATION points at local JSON schemas (its default schemas
-#          are downloaded from the internet)
+#        - kubeconform (KUBECONFORM=…, else on PATH), only when KUBECONFORM_SCHEMA_LOCATION points at local JSON
+#          schemas (its default schemas are downloaded from the internet)
 #        - test/simulate-pods.js: each pod's init container and service entry point run against the real
 #          @mycelium/config and @mycelium/tls, with made-up Secrets
 #        - NOTES.txt renders
@@ -77,7 +77,7 @@ render_and_check() {
   pass "template $label"
   if "$manifestcheck" validate <"$out" >"$out.check" 2>&1; then pass "manifests $label: $(tail -1 "$out.check")"; else fail "manifests $label:"; cat "$out.check"; fi
   if [ -n "${KUBECONFORM_SCHEMA_LOCATION:-}" ]; then
-    if kubeconform -strict -summary -schema-location "$KUBECONFORM_SCHEMA_LOCATION" -skip Certificate,Issuer,ServiceMonitor "$out"; then pass "kubeconform $label"; else fail "kubeconform $label"; fi
+    if "${KUBECONFORM:-kubeconform}" -strict -summary -schema-location "$KUBECONFORM_SCHEMA_LOCATION" -skip Certificate,Issuer,ServiceMonitor "$out"; then pass "kubeconform $label"; else fail "kubeconform $label"; fi
   fi
   if $simulate; then
     "$manifestcheck" tojson <"$out" >"$out.json"
