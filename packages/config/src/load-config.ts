@@ -1,4 +1,5 @@
 import { accessSync, constants, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { ConfigError, type ConfigIssue } from "./config-error";
 import { didYouMean } from "./did-you-mean";
 import { crossFieldRules } from "./rules";
@@ -71,6 +72,11 @@ export function loadConfig(env: Record<string, string | undefined>, options: { s
       const problem = fileProblem(path);
       if (problem !== undefined) report({ variable: definition.name, expected: definition.expected, received: path, detail: problem, reason: "invalid" });
     }
+    // A path the process will create (a database, a directory, a trace file) must be creatable there.
+    if (definition.kind.type === "path" && typeof path === "string" && given.has(definition.name) && !failed.has(definition.name)) {
+      const problem = locationProblem(path, definition.name === "MYCELIUM_DATA_DIR");
+      if (problem !== undefined) report({ variable: definition.name, expected: definition.expected, received: path, detail: problem, reason: "invalid" });
+    }
   }
 
   const shown = (name: string): string | undefined => {
@@ -128,6 +134,36 @@ function fileProblem(path: string): string | undefined {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
+  }
+}
+
+/** Why `path` cannot be used (as a directory, or as a file to create), or undefined when it can. */
+function locationProblem(path: string, directory: boolean): string | undefined {
+  try {
+    const stats = statSync(path);
+    if (directory && !stats.isDirectory()) return "exists and is not a directory";
+    if (!directory && stats.isDirectory()) return "is a directory";
+    accessSync(path, constants.W_OK);
+    return undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EACCES") return "not writable";
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") return (error as Error).message;
+  }
+  // Missing: the nearest existing ancestor must be a writable directory.
+  let parent = dirname(resolve(path));
+  for (;;) {
+    try {
+      if (!statSync(parent).isDirectory()) return `${parent} is not a directory`;
+      accessSync(parent, constants.W_OK);
+      return undefined;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EACCES") return `cannot create it: ${parent} is not writable`;
+      if (code !== "ENOENT") return (error as Error).message;
+      const up = dirname(parent);
+      if (up === parent) return "no existing parent directory";
+      parent = up;
+    }
   }
 }
 
