@@ -7,7 +7,10 @@ import type {
   DdlInfo,
   Dialect,
   ExprValue,
+  HavingCondition,
+  HavingOperand,
   InsertInfo,
+  JoinColumn,
   JoinInfo,
   OrderByItem,
   SelectColumn,
@@ -257,7 +260,13 @@ interface Occurrence {
   table: string | null; // null: derived table, CTE reference, function, `excluded`
   alias: string;
   target: boolean;
+  nested: boolean;
   conjuncts: RawCondition[];
+}
+
+interface OccurrenceColumn {
+  occ: Occurrence;
+  column: string;
 }
 
 interface Scope {
@@ -269,7 +278,8 @@ interface Scope {
 }
 
 interface JoinDraft {
-  info: JoinInfo;
+  info: Omit<JoinInfo, "on" | "leftOccurrences" | "rightOccurrences">;
+  pairs: Array<[OccurrenceColumn, OccurrenceColumn]>;
   left: Occurrence[];
   right: Occurrence[];
 }
@@ -284,6 +294,8 @@ class Analyzer {
   private readonly joins: JoinDraft[] = [];
   private hasSubquery = false;
   private hasWindow = false;
+  /** > 0 while walking a subquery, derived table, CTE or set-operation arm. */
+  private nesting = 0;
 
   constructor(private readonly parsed: ParsedStatement) {
     this.dialect = parsed.dialect;
@@ -326,7 +338,7 @@ class Analyzer {
         for (const table of tables) {
           this.tableSet.add(table);
           this.write(table, "*");
-          this.occurrences.push({ table, alias: table, target: true, conjuncts: [] });
+          this.occurrences.push({ table, alias: table, target: true, nested: false, conjuncts: [] });
         }
         return this.finish({ ...base, kind: "delete", isWrite: true, delete: { table: tables[0] ?? "", returning: false } });
       }
@@ -345,19 +357,29 @@ class Analyzer {
 
   private finish(partial: Omit<Analysis, "tables" | "readSet" | "writeSet" | "nondeterministic" | "joins" | "occurrences">): Analysis {
     const occurrences: TableOccurrence[] = [];
+    const indexes = new Map<Occurrence, number>();
     for (const occ of this.occurrences) {
       if (occ.table === null) continue;
       const parts = occ.conjuncts.map((c) => resolveCondition(c, occ)).filter((c) => c.kind !== "opaque");
       const restriction: Condition = parts.length === 0 ? { kind: "opaque" } : parts.length === 1 ? parts[0]! : { kind: "and", parts };
-      occurrences.push({ table: occ.table, alias: occ.alias, restriction, target: occ.target });
+      indexes.set(occ, occurrences.length);
+      occurrences.push({ table: occ.table, alias: occ.alias, restriction, target: occ.target, nested: occ.nested });
     }
+    const side = (list: Occurrence[]): number[] => list.flatMap((occ) => (indexes.has(occ) ? [indexes.get(occ)!] : []));
+    const column = (c: OccurrenceColumn): JoinColumn => ({ table: c.occ.table!, column: c.column, occurrence: indexes.get(c.occ)! });
+    const joins: JoinInfo[] = this.joins.map((j) => ({
+      ...j.info,
+      on: j.pairs.map(([l, r]) => [column(l), column(r)] as [JoinColumn, JoinColumn]),
+      leftOccurrences: side(j.left),
+      rightOccurrences: side(j.right),
+    }));
     return {
       ...partial,
       tables: [...this.tableSet],
       readSet: [...this.reads.values()],
       writeSet: [...this.writes.values()],
       nondeterministic: [...this.nondeterministic],
-      joins: this.joins.map((j) => j.info),
+      joins,
       occurrences,
     } as Analysis;
   }
@@ -479,8 +501,13 @@ class Analyzer {
 
   private subquery(node: PgNode | undefined, scope: Scope | null): void {
     if (!node) return;
-    if (node.SelectStmt) this.select(node.SelectStmt, scope);
-    else this.expr(node, scope);
+    this.nesting++;
+    try {
+      if (node.SelectStmt) this.select(node.SelectStmt, scope);
+      else this.expr(node, scope);
+    } finally {
+      this.nesting--;
+    }
   }
 
   // ----- conditions
@@ -558,8 +585,13 @@ class Analyzer {
     const scope: Scope = { occurrences: [], parent, ctes: new Set() };
     if (b.withClause) this.withClause(b.withClause, scope);
     if (b.op && b.op !== "SETOP_NONE") {
-      this.select(b.larg, scope);
-      this.select(b.rarg, scope);
+      this.nesting++;
+      try {
+        this.select(b.larg, scope);
+        this.select(b.rarg, scope);
+      } finally {
+        this.nesting--;
+      }
       const names = new Set<string>();
       this.expr(b.sortClause, null, names);
       this.expr(b.limitCount, scope);
@@ -600,7 +632,12 @@ class Analyzer {
       if (!query.SelectStmt) {
         throw new SqlError("UNSUPPORTED", `data-modifying WITH ("${cte.CommonTableExpr.ctename}") is not supported`);
       }
-      this.select(query.SelectStmt, scope);
+      this.nesting++;
+      try {
+        this.select(query.SelectStmt, scope);
+      } finally {
+        this.nesting--;
+      }
     }
   }
 
@@ -617,7 +654,7 @@ class Analyzer {
         const name = this.relationName(b);
         const table = !b.schemaname && this.isCte(scope, b.relname) ? null : name;
         if (table !== null) this.tableSet.add(table);
-        const occ: Occurrence = { table, alias: b.alias?.aliasname ?? b.relname, target: false, conjuncts: [] };
+        const occ: Occurrence = { table, alias: b.alias?.aliasname ?? b.relname, target: false, nested: this.nesting > 0, conjuncts: [] };
         scope.occurrences.push(occ);
         this.occurrences.push(occ);
         return [occ];
@@ -626,15 +663,15 @@ class Analyzer {
         const left = this.fromItem(b.larg, scope);
         const right = this.fromItem(b.rarg, scope);
         const type = joinType(b.jointype, !!b.quals || !!b.usingClause || !!b.isNatural);
-        const info: JoinInfo = { type, left: firstTable(left), right: firstTable(right), on: [], using: !!b.usingClause || !!b.isNatural };
-        const draft: JoinDraft = { info, left, right };
+        const info: JoinDraft["info"] = { type, left: firstTable(left), right: firstTable(right), using: !!b.usingClause || !!b.isNatural };
+        const draft: JoinDraft = { info, pairs: [], left, right };
         this.joins.push(draft);
         for (const u of (b.usingClause ?? []) as PgNode[]) {
           const column = str(u)!;
-          const l = lastTable(left);
-          const r = firstTable(right);
+          const l = lastOccurrence(left);
+          const r = firstOccurrence(right);
           for (const occ of [...left, ...right]) if (occ.table) this.read(occ.table, column);
-          if (l && r) info.on.push([{ table: l, column }, { table: r, column }]);
+          if (l && r) draft.pairs.push([{ occ: l, column }, { occ: r, column }]);
         }
         if (b.quals) {
           this.expr(b.quals, scope);
@@ -642,7 +679,7 @@ class Analyzer {
           const restricted = type === "inner" ? [...left, ...right] : type === "left" ? right : type === "right" ? left : [];
           for (const occ of restricted) occ.conjuncts.push(condition);
           for (const [l, r] of this.equalities(b.quals, scope)) this.addJoinPair(draft, l, r);
-          const leftNames = draft.info.on.length > 0 ? draft.info.on[0]![0].table : undefined;
+          const leftNames = draft.pairs.length > 0 ? draft.pairs[0]![0].occ.table : undefined;
           if (leftNames) info.left = leftNames;
         }
         return [...left, ...right];
@@ -650,14 +687,14 @@ class Analyzer {
       case "RangeSubselect": {
         this.hasSubquery = true;
         this.subquery(b.subquery, b.lateral ? scope : scope.parent);
-        const occ: Occurrence = { table: null, alias: b.alias?.aliasname ?? "", target: false, conjuncts: [] };
+        const occ: Occurrence = { table: null, alias: b.alias?.aliasname ?? "", target: false, nested: this.nesting > 0, conjuncts: [] };
         scope.occurrences.push(occ);
         return [occ];
       }
       default: {
         this.expr(node, scope);
         const alias = b?.alias?.aliasname ?? "";
-        const occ: Occurrence = { table: null, alias, target: false, conjuncts: [] };
+        const occ: Occurrence = { table: null, alias, target: false, nested: this.nesting > 0, conjuncts: [] };
         scope.occurrences.push(occ);
         return [occ];
       }
@@ -690,7 +727,7 @@ class Analyzer {
     let r = b;
     if (draft.left.includes(b.occ) && draft.right.includes(a.occ)) [l, r] = [b, a];
     if (!draft.left.includes(l.occ) || !draft.right.includes(r.occ) || !l.occ.table || !r.occ.table) return false;
-    draft.info.on.push([{ table: l.occ.table, column: l.column }, { table: r.occ.table, column: r.column }]);
+    draft.pairs.push([l, r]);
     return true;
   }
 
@@ -714,7 +751,8 @@ class Analyzer {
       let draft = this.joins.find((j) => j.info.type === "cross" && j.left === items[Math.min(ia, ib)] && j.right === items[Math.max(ia, ib)]);
       if (!draft) {
         draft = {
-          info: { type: "cross", left: first.occ.table!, right: second.occ.table!, on: [], using: false },
+          info: { type: "cross", left: first.occ.table!, right: second.occ.table!, using: false },
+          pairs: [],
           left: items[Math.min(ia, ib)]!,
           right: items[Math.max(ia, ib)]!,
         };
@@ -786,12 +824,17 @@ class Analyzer {
     if (b.limitOption === "LIMIT_OPTION_WITH_TIES") throw new SqlError("UNSUPPORTED", "FETCH ... WITH TIES is not supported");
     const from: string[] = [];
     for (const occ of scope.occurrences) if (occ.table) from.push(occ.table);
+    const outputAliases = new Map<string, number>();
+    ((core.targetList ?? []) as PgNode[]).forEach((t, i) => {
+      if (t.ResTarget.name && !outputAliases.has(t.ResTarget.name)) outputAliases.set(t.ResTarget.name, i);
+    });
     return {
       columns,
       distinct: !!core.distinctClause,
       groupBy,
       groupByOutputIndex,
       having: !!core.havingClause,
+      ...(core.havingClause ? { havingCondition: this.havingCondition(core.havingClause, outputAliases) } : {}),
       orderBy,
       limit: b.limitCount && !isNullConst(b.limitCount) ? exprValue(b.limitCount, dialect) : null,
       offset: b.limitOffset ? exprValue(b.limitOffset, dialect) : null,
@@ -803,12 +846,62 @@ class Analyzer {
     };
   }
 
+  /** The HAVING clause as comparisons of aggregates with literals, for a merger to evaluate on combined groups. */
+  private havingCondition(node: PgNode, outputAliases: Map<string, number>): HavingCondition {
+    const opaque = (): HavingCondition => ({ kind: "opaque", text: printExpr(node, this.dialect) });
+    if (node.BoolExpr) {
+      const parts = ((node.BoolExpr.args ?? []) as PgNode[]).map((a) => this.havingCondition(a, outputAliases));
+      if (node.BoolExpr.boolop === "NOT_EXPR") return { kind: "not", part: parts[0]! };
+      return { kind: node.BoolExpr.boolop === "AND_EXPR" ? "and" : "or", parts };
+    }
+    if (node.NullTest) {
+      const operand = this.havingOperand(node.NullTest.arg, outputAliases);
+      return operand ? { kind: "is_null", negated: node.NullTest.nulltesttype !== "IS_NULL", operand } : opaque();
+    }
+    const e = node.A_Expr;
+    if (!e) return opaque();
+    if (e.kind === "AEXPR_OP") {
+      let op = str(e.name?.[e.name.length - 1]);
+      if (op === "!=") op = "<>";
+      if (op !== "=" && op !== "<>" && op !== "<" && op !== "<=" && op !== ">" && op !== ">=") return opaque();
+      const left = this.havingOperand(e.lexpr, outputAliases);
+      const right = this.havingOperand(e.rexpr, outputAliases);
+      return left && right ? { kind: "compare", op, left, right } : opaque();
+    }
+    if (e.kind === "AEXPR_BETWEEN" || e.kind === "AEXPR_NOT_BETWEEN") {
+      const items = (e.rexpr?.List?.items ?? []) as PgNode[];
+      const operand = this.havingOperand(e.lexpr, outputAliases);
+      const low = this.havingOperand(items[0], outputAliases);
+      const high = this.havingOperand(items[1], outputAliases);
+      return operand && low && high && items.length === 2 ? { kind: "between", negated: e.kind === "AEXPR_NOT_BETWEEN", operand, low, high } : opaque();
+    }
+    return opaque();
+  }
+
+  private havingOperand(node: PgNode | undefined, outputAliases: Map<string, number>): HavingOperand | undefined {
+    if (!node) return undefined;
+    if (node.FuncCall) {
+      const aggregate = aggregateOf(node.FuncCall, this.dialect);
+      if (!aggregate || node.FuncCall.location === undefined || node.FuncCall.location < 0) return undefined;
+      return { kind: "aggregate", aggregate, text: printExpr(node, this.dialect), offset: this.parsed.originalOffset(node.FuncCall.location) };
+    }
+    const fields = node.ColumnRef?.fields as PgNode[] | undefined;
+    if (fields) {
+      // SQLite lets HAVING name an output alias; PostgreSQL reads the name as an input column.
+      const name = str(fields[0]) ?? "";
+      const index = fields.length === 1 && this.dialect === "sqlite" ? outputAliases.get(name) : undefined;
+      return index === undefined ? undefined : { kind: "output", index, name };
+    }
+    const value = exprValue(node, this.dialect);
+    return value.kind === "value" || value.kind === "param" ? value : undefined;
+  }
+
   // ----- INSERT / UPDATE / DELETE
 
   private targetOccurrence(relation: PgNode, scope: Scope): Occurrence {
     const table = this.relationName(relation);
     this.tableSet.add(table);
-    const occ: Occurrence = { table, alias: relation.alias?.aliasname ?? relation.relname, target: true, conjuncts: [] };
+    const occ: Occurrence = { table, alias: relation.alias?.aliasname ?? relation.relname, target: true, nested: false, conjuncts: [] };
     scope.occurrences.push(occ);
     this.occurrences.push(occ);
     return occ;
@@ -844,7 +937,12 @@ class Analyzer {
         }
       });
     } else if (select) {
-      this.select(select, { occurrences: [], parent: null, ctes: scope.ctes });
+      this.nesting++;
+      try {
+        this.select(select, { occurrences: [], parent: null, ctes: scope.ctes });
+      } finally {
+        this.nesting--;
+      }
     }
     if (columns) for (const column of columns) this.write(table, column);
     else this.write(table, "*");
@@ -853,7 +951,7 @@ class Analyzer {
     let conflictAction: InsertInfo["conflictAction"] = "none";
     if (conflict) {
       conflictAction = conflict.action === "ONCONFLICT_UPDATE" ? "update" : "nothing";
-      const excluded: Occurrence = { table: null, alias: "excluded", target: false, conjuncts: [] };
+      const excluded: Occurrence = { table: null, alias: "excluded", target: false, nested: false, conjuncts: [] };
       const conflictScope: Scope = { occurrences: [occ, excluded], parent: null, ctes: scope.ctes };
       for (const elem of (conflict.infer?.indexElems ?? []) as PgNode[]) {
         if (elem.IndexElem?.name) this.read(table, elem.IndexElem.name);
@@ -967,7 +1065,7 @@ class Analyzer {
       case "IndexStmt": {
         const table = this.relationName(b.relation);
         this.tableSet.add(table);
-        const occ: Occurrence = { table, alias: b.relation.relname, target: true, conjuncts: [] };
+        const occ: Occurrence = { table, alias: b.relation.relname, target: true, nested: false, conjuncts: [] };
         const scope: Scope = { occurrences: [occ], parent: null, ctes: new Set() };
         for (const param of (b.indexParams ?? []) as PgNode[]) {
           if (param.IndexElem?.name) this.read(table, param.IndexElem.name);
@@ -1017,7 +1115,10 @@ class Analyzer {
         notNull = true;
       } else this.expr(c.Constraint?.raw_expr, null);
     }
-    return { name: def.colname, type: this.typeText(def.typeName), notNull, primaryKey };
+    const column: ColumnDef = { name: def.colname, type: this.typeText(def.typeName), notNull, primaryKey };
+    const collation = collationName(def.collClause) ?? ((def.constraints ?? []) as PgNode[]).map((c) => collationName(c.Constraint?.collClause)).find(Boolean);
+    if (collation) column.collation = collation;
+    return column;
   }
 
   /** The declared type exactly as written (the parser normalises INTEGER to int4, which loses SQLite affinity). */
@@ -1061,6 +1162,12 @@ function referencesAlias(node: unknown, names: Set<string>): boolean {
   return false;
 }
 
+function collationName(clause: PgNode | undefined): string | undefined {
+  const names = (clause?.collname ?? clause?.CollateClause?.collname) as PgNode[] | undefined;
+  if (!names || names.length === 0) return undefined;
+  return names.map((n) => str(n) ?? "").join(".").toLowerCase();
+}
+
 function isNullConst(node: PgNode): boolean {
   return !!node.A_Const?.isnull;
 }
@@ -1078,12 +1185,16 @@ function joinType(jointype: string, hasCondition: boolean): JoinInfo["type"] {
   }
 }
 
+function firstOccurrence(list: Occurrence[]): Occurrence | undefined {
+  return list.find((o) => o.table);
+}
+function lastOccurrence(list: Occurrence[]): Occurrence | undefined {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.table) return list[i];
+  return undefined;
+}
+
 function firstTable(list: Occurrence[]): string {
   return list.find((o) => o.table)?.table ?? "";
-}
-function lastTable(list: Occurrence[]): string {
-  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.table) return list[i]!.table!;
-  return "";
 }
 
 function transactionAction(kind: string): Analysis["transaction"] {

@@ -1,4 +1,4 @@
-import type { Aggregate, Analysis, Dialect, SqlValue } from "./types";
+import type { Aggregate, Analysis, Dialect, HavingCondition, HavingOperand, SqlValue } from "./types";
 import { SqlError } from "./errors";
 import { tokenize, type Token } from "./lexer";
 import { analyze, checkParameterCount } from "./analyze";
@@ -103,8 +103,9 @@ class Splicer {
   }
 }
 
-function prepare(sql: string, options: RewriteOptions): { analysis: Analysis; splicer: Splicer } {
-  const analysis = analyze(sql, { dialect: options.dialect });
+function prepare(sql: string, options: RewriteOptions & { analysis?: Analysis }): { analysis: Analysis; splicer: Splicer } {
+  if (options.analysis && options.analysis.dialect !== options.dialect) throw new Error("the analysis given is for another dialect");
+  const analysis = options.analysis ?? analyze(sql, { dialect: options.dialect });
   checkParameterCount(analysis, options.params);
   return { analysis, splicer: new Splicer(sql, tokenize(sql, options.dialect)) };
 }
@@ -195,10 +196,12 @@ export function widenLimit(sql: string, newLimit: number | bigint, options: Rewr
 // ---------------------------------------------------------------------------------------------------------
 
 export interface HiddenColumn {
-  /** Text of the expression as written. */
+  /** Text of the expression as written (for a hidden AVG: the SUM that replaces it). */
   expression: string;
-  role: "avg_count" | "group_by" | "order_by";
+  role: "avg_count" | "group_by" | "order_by" | "having";
   aggregate?: Aggregate;
+  /** For a hidden AVG (`aggregate` "avg"): position of its hidden COUNT; the column itself holds the SUM. */
+  countIndex?: number;
 }
 
 export type OutputColumn =
@@ -207,6 +210,17 @@ export type OutputColumn =
   /** AVG: sum at `sumIndex`, count at `countIndex`; the merged value is Σsum / Σcount. */
   | { kind: "avg"; sumIndex: number; countIndex: number };
 
+/** A value in a HAVING condition after the rewrite: a position in the rewritten row, a literal or a `?`. */
+export type MergeOperand = { kind: "column"; index: number } | { kind: "value"; value: SqlValue } | { kind: "param"; index: number };
+
+/** The HAVING condition over positions of the rewritten row (AVG positions hold the SUM; see `hidden`). */
+export type MergeCondition =
+  | { kind: "and" | "or"; parts: MergeCondition[] }
+  | { kind: "not"; part: MergeCondition }
+  | { kind: "compare"; op: "=" | "<>" | "<" | "<=" | ">" | ">="; left: MergeOperand; right: MergeOperand }
+  | { kind: "between"; negated: boolean; operand: MergeOperand; low: MergeOperand; high: MergeOperand }
+  | { kind: "is_null"; negated: boolean; operand: MergeOperand };
+
 export interface MergeRewrite extends RewriteResult {
   /** Columns prepended to the select list; the merger drops the first `hidden.length` columns of every row. */
   hidden: HiddenColumn[];
@@ -214,25 +228,58 @@ export interface MergeRewrite extends RewriteResult {
   outputs: OutputColumn[];
   /** ORDER BY keys as positions in a rewritten row. */
   orderBy: Array<{ index: number; descending: boolean; nullsFirst?: boolean }>;
-  /** GROUP BY keys as positions in a rewritten row. */
+  /** GROUP BY keys as positions in a rewritten row (empty unless aggregates are combined). */
   groupBy: number[];
+  /** The HAVING clause removed from the statement, for the merger to apply to combined groups. */
+  having?: MergeCondition;
+}
+
+export interface MergeRewriteOptions extends RewriteOptions {
+  /**
+   * true: the merger combines partial aggregates, so AVG becomes SUM plus a hidden COUNT, GROUP BY keys that
+   * are not output columns are hidden, and HAVING is removed (its aggregates hidden; see `having`).
+   * false: every shard's rows are already final (groups live on one shard); only ORDER BY keys are hidden.
+   * @default true
+   */
+  combineAggregates?: boolean;
+  /** A number: `LIMIT n` and no OFFSET on each shard; null: no LIMIT or OFFSET; undefined: kept as written. */
+  limit?: number | bigint | null;
+  /** The analysis of `sql` in this dialect, when the caller has it (saves analysing it again). */
+  analysis?: Analysis;
 }
 
 const SELECT_LIST_END = new Set(["from", "where", "group", "having", "window", "order", "limit", "offset", "union", "intersect", "except", "for", "fetch"]);
 const ORDER_ITEM_END = new Set(["limit", "offset", "for", "fetch"]);
 const GROUP_ITEM_END = new Set(["having", "window", "order", "limit", "offset", "for", "fetch"]);
+const HAVING_END = new Set(["window", "order", "limit", "offset", "for", "fetch"]);
+const SORT_WORDS = new Set(["asc", "desc", "first", "last", "nulls"]);
+
+/** `expandAvg` is `rewriteForMerge` with its defaults (kept under its first name). */
+export function expandAvg(sql: string, options: MergeRewriteOptions): MergeRewrite {
+  return rewriteForMerge(sql, options);
+}
 
 /**
- * Prepares a SELECT for scatter-gather: AVG(x) becomes SUM(x) in place plus a hidden COUNT(x), and ORDER BY /
- * GROUP BY keys that are not output columns become hidden columns. Hidden columns go first, so their positions
- * are known even when the select list has a `*`. Refuses (UNSUPPORTED) what it cannot rewrite safely: UNION,
- * DISTINCT that a hidden column would change, AVG(DISTINCT), AVG or aggregates after a `*`.
+ * Prepares a SELECT for scatter-gather. With `combineAggregates` (the default): AVG(x) becomes SUM(x) in place
+ * plus a hidden COUNT(x); GROUP BY keys that are not output columns become hidden columns; HAVING is removed
+ * and its aggregates become hidden columns. Always: ORDER BY keys that are not output columns become hidden
+ * columns, and LIMIT / OFFSET are set as `limit` says. Hidden columns go first, so their positions are known
+ * even when the select list has a `*`. Refuses (UNSUPPORTED) what it cannot rewrite safely: UNION, DISTINCT
+ * that a hidden column would change, AVG(DISTINCT), AVG with FILTER / OVER, aggregates after a `*`, HAVING
+ * that is not comparisons of COUNT/SUM/MIN/MAX/AVG with literals, ORDER BY an expression of aggregates.
  */
-export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
+export function rewriteForMerge(sql: string, options: MergeRewriteOptions): MergeRewrite {
+  const combine = options.combineAggregates ?? true;
   const { analysis, splicer } = prepare(sql, options);
   const shape = analysis.select;
-  if (!shape) throw new SqlError("UNSUPPORTED", "expandAvg needs a SELECT statement");
+  if (!shape) throw new SqlError("UNSUPPORTED", "a merge rewrite needs a SELECT statement");
   if (shape.hasUnion) throw new SqlError("UNSUPPORTED", "UNION / INTERSECT / EXCEPT cannot be rewritten for merging");
+  if (options.limit !== undefined && options.limit !== null) {
+    const n = options.limit;
+    if (typeof n === "number" ? !Number.isSafeInteger(n) || n < 0 : n < 0n) {
+      throw new SqlError("UNSUPPORTED", `new limit must be a non-negative integer, got ${String(n)}`);
+    }
+  }
   const body = splicer.body;
   const select = splicer.findWord("select");
   if (select === -1) throw new SqlError("UNSUPPORTED", "SELECT keyword not found");
@@ -258,48 +305,118 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
   const itemPieces: Piece[][] = items.map(([from, to]) => [{ from, to }]);
   const avgHidden = new Map<number, number>();
 
+  /** The argument range of `avg(...)` starting at token `from`, refusing FILTER / OVER / DISTINCT. */
+  const avgArgument = (from: number, what: string): { open: number; close: number } => {
+    const name = body[from];
+    const open = body[from + 1];
+    if (name?.type !== "word" || name.text !== "avg" || open?.type !== "lparen") throw new SqlError("UNSUPPORTED", `cannot rewrite AVG in ${what}`);
+    const close = splicer.closing(from + 1);
+    const after = body[close + 1];
+    if (after?.type === "word" && (after.text === "filter" || after.text === "over")) {
+      throw new SqlError("UNSUPPORTED", `cannot rewrite AVG(...) followed by FILTER or OVER in ${what}`);
+    }
+    return { open: from + 1, close };
+  };
+  /** Hides AVG(arg) as SUM(arg) plus COUNT(arg); returns the position of the SUM. */
+  const hideAvg = (from: number, what: string, role: HiddenColumn["role"]): number => {
+    const { open, close } = avgArgument(from, what);
+    const countIndex = hidden.length;
+    hidden.push({ expression: `COUNT(${splicer.text(open + 1, close)})`, role: "avg_count", aggregate: "count", piece: ["COUNT(", { from: open + 1, to: close }, ")"] });
+    const sumIndex = hidden.length;
+    hidden.push({ expression: `SUM(${splicer.text(open + 1, close)})`, role, aggregate: "avg", countIndex, piece: ["SUM(", { from: open + 1, to: close }, ")"] });
+    return sumIndex;
+  };
+
   shape.columns.forEach((column, i) => {
     if (column.aggregate && afterStar(i) && !column.isStar) {
       throw new SqlError("UNSUPPORTED", `aggregate column ${i + 1} follows a * in the select list: list the columns instead`);
     }
-    if (column.aggregate !== "avg") return;
+    if (!combine || column.aggregate !== "avg") return;
     const [from, to] = items[i]!;
-    const name = body[from]!;
-    const open = body[from + 1];
-    if (name.type !== "word" || name.text !== "avg" || open?.type !== "lparen") {
-      throw new SqlError("UNSUPPORTED", `cannot rewrite AVG in select column ${i + 1}`);
-    }
-    const close = splicer.closing(from + 1);
+    const { open, close } = avgArgument(from, `select column ${i + 1}`);
     const rest = body.slice(close + 1, to);
     const aliasOnly = rest.length === 0 || (rest.length === 1 && (rest[0]!.type === "word" || rest[0]!.type === "quoted")) ||
       (rest.length === 2 && rest[0]!.type === "word" && rest[0]!.text === "as");
     if (!aliasOnly) throw new SqlError("UNSUPPORTED", `cannot rewrite AVG(...) followed by FILTER or OVER in select column ${i + 1}`);
-    itemPieces[i] = ["SUM(", { from: from + 2, to: close }, ")", { from: close + 1, to }];
+    itemPieces[i] = ["SUM(", { from: open + 1, to: close }, ")", { from: close + 1, to }];
     avgHidden.set(i, hidden.length);
-    hidden.push({ expression: `COUNT(${splicer.text(from + 2, close)})`, role: "avg_count", aggregate: "count", piece: ["COUNT(", { from: from + 2, to: close }, ")"] });
+    hidden.push({ expression: `COUNT(${splicer.text(open + 1, close)})`, role: "avg_count", aggregate: "count", piece: ["COUNT(", { from: open + 1, to: close }, ")"] });
   });
 
   // GROUP BY keys
   const groupItemRanges: Array<[number, number]> = [];
   const orderItemRanges: Array<[number, number]> = [];
-  const groupBy: number[] = [];
   const groupPositions: Array<{ hidden: number } | { output: number }> = [];
+  const group = shape.groupBy.length > 0 ? splicer.findWord("group", listEnd) : -1;
   if (shape.groupBy.length > 0) {
-    const group = splicer.findWord("group", listEnd);
     let end = splicer.findWord(GROUP_ITEM_END, group + 2);
     if (end === -1) end = body.length;
     const groupItems = splicer.splitCommas(group + 2, end);
     if (groupItems.length !== shape.groupBy.length) throw new SqlError("UNSUPPORTED", "cannot match GROUP BY items to the text");
     groupItemRanges.push(...groupItems);
-    shape.groupByOutputIndex.forEach((outputIndex, g) => {
-      if (outputIndex !== null && !afterStar(outputIndex)) {
-        groupPositions.push({ output: outputIndex });
-        return;
+    if (combine) {
+      shape.groupByOutputIndex.forEach((outputIndex, g) => {
+        if (outputIndex !== null && !afterStar(outputIndex)) {
+          groupPositions.push({ output: outputIndex });
+          return;
+        }
+        const [from, to] = groupItems[g]!;
+        groupPositions.push({ hidden: hidden.length });
+        hidden.push({ expression: splicer.text(from, to), role: "group_by", piece: [{ from, to }] });
+      });
+    }
+  }
+
+  // HAVING: removed, its aggregates hidden
+  const cuts: Array<{ from: number; to: number; text: string }> = [];
+  let having: MergeCondition | undefined;
+  if (combine && shape.having) {
+    const at = splicer.findWord("having", listEnd);
+    if (at === -1 || !shape.havingCondition) throw new SqlError("UNSUPPORTED", "cannot find the HAVING clause in the text");
+    let end = splicer.findWord(HAVING_END, at + 1);
+    if (end === -1) end = body.length;
+    cuts.push({ from: at, to: end, text: "" });
+    const operand = (o: HavingOperand): MergeOperand => {
+      switch (o.kind) {
+        case "value":
+        case "param":
+          return o;
+        case "output":
+          if (afterStar(o.index)) throw new SqlError("UNSUPPORTED", `HAVING names output column "${o.name}", which follows a *`);
+          return { kind: "column", index: -1 - o.index }; // resolved below, once the hidden count is known
+        case "aggregate": {
+          if (o.aggregate !== "count" && o.aggregate !== "sum" && o.aggregate !== "min" && o.aggregate !== "max" && o.aggregate !== "avg") {
+            throw new SqlError("UNSUPPORTED", `HAVING uses ${o.text}, which cannot be combined across shards (only COUNT, SUM, MIN, MAX, AVG)`);
+          }
+          const from = body.findIndex((t) => t.start === o.offset);
+          if (from === -1 || body[from + 1]?.type !== "lparen") throw new SqlError("UNSUPPORTED", `cannot find ${o.text} of HAVING in the text`);
+          if (o.aggregate === "avg") return { kind: "column", index: hideAvg(from, "HAVING", "having") };
+          let to = splicer.closing(from + 1) + 1;
+          if (body[to]?.type === "word" && body[to]!.text === "filter" && body[to + 1]?.type === "lparen") to = splicer.closing(to + 1) + 1;
+          const index = hidden.length;
+          hidden.push({ expression: splicer.text(from, to), role: "having", aggregate: o.aggregate, piece: [{ from, to }] });
+          return { kind: "column", index };
+        }
       }
-      const [from, to] = groupItems[g]!;
-      groupPositions.push({ hidden: hidden.length });
-      hidden.push({ expression: splicer.text(from, to), role: "group_by", piece: [{ from, to }] });
-    });
+    };
+    const convert = (c: HavingCondition): MergeCondition => {
+      switch (c.kind) {
+        case "and":
+        case "or":
+          return { kind: c.kind, parts: c.parts.map(convert) };
+        case "not":
+          return { kind: "not", part: convert(c.part) };
+        case "compare":
+          return { kind: "compare", op: c.op, left: operand(c.left), right: operand(c.right) };
+        case "between":
+          return { kind: "between", negated: c.negated, operand: operand(c.operand), low: operand(c.low), high: operand(c.high) };
+        case "is_null":
+          return { kind: "is_null", negated: c.negated, operand: operand(c.operand) };
+        case "opaque":
+          throw new SqlError("UNSUPPORTED", `HAVING ${c.text} cannot be evaluated by the merger (it compares COUNT, SUM, MIN, MAX, AVG and output aliases with literals and ?)`);
+      }
+    };
+    having = convert(shape.havingCondition);
   }
 
   // ORDER BY keys
@@ -328,11 +445,7 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
       }
       let [from, to] = orderItems[o]!;
       // Drop ASC / DESC / NULLS FIRST|LAST from the key expression.
-      while (to > from) {
-        const t = body[to - 1]!;
-        if (t.type === "word" && (t.text === "asc" || t.text === "desc" || t.text === "first" || t.text === "last" || t.text === "nulls")) to--;
-        else break;
-      }
+      while (to > from && body[to - 1]!.type === "word" && SORT_WORDS.has(body[to - 1]!.text)) to--;
       if (item.outputIndex !== null) {
         // An output column after a `*`: hide a copy of its expression (without its alias).
         const [cf, ct] = items[item.outputIndex]!;
@@ -341,11 +454,40 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
         from = cf;
         to = cto;
       }
+      if (combine && item.aggregate === "avg") {
+        orderPositions.push({ hidden: hideAvg(from, `ORDER BY item ${o + 1}`, "order_by") });
+        return;
+      }
+      if (combine && item.aggregate && item.aggregate !== "count" && item.aggregate !== "sum" && item.aggregate !== "min" && item.aggregate !== "max") {
+        throw new SqlError("UNSUPPORTED", `ORDER BY ${item.expression} cannot be combined across shards (only COUNT, SUM, MIN, MAX, AVG calls)`);
+      }
       orderPositions.push({ hidden: hidden.length });
       const entry: HiddenColumn & { piece: Piece[] } = { expression: splicer.text(from, to), role: "order_by", piece: [{ from, to }] };
       if (item.aggregate) entry.aggregate = item.aggregate;
       hidden.push(entry);
     });
+  }
+
+  // LIMIT / OFFSET
+  if (options.limit !== undefined) {
+    const words = new Set(["limit", "offset"]);
+    const after = new Set(["limit", "offset", "for", "fetch"]);
+    if (splicer.findWord("fetch", listEnd) !== -1) throw new SqlError("UNSUPPORTED", "FETCH FIRST cannot be rewritten: use LIMIT");
+    const first = splicer.findWord(words, listEnd);
+    const text = options.limit === null ? "" : ` LIMIT ${String(options.limit)}`;
+    if (first === -1) {
+      let at = splicer.findWord("for", listEnd);
+      if (at === -1) at = body.length;
+      if (text) cuts.push({ from: at, to: at, text });
+    } else {
+      let end = first;
+      while (end < body.length && body[end]!.depth === 0 && body[end]!.type === "word" && words.has(body[end]!.text)) {
+        let j = end + 1;
+        while (j < body.length && !(body[j]!.depth === 0 && body[j]!.type === "word" && after.has(body[j]!.text))) j++;
+        end = j;
+      }
+      cuts.push({ from: first, to: end, text });
+    }
   }
 
   const h = hidden.length;
@@ -360,11 +502,27 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
   }
   const position = (p: { hidden: number } | { output: number }): number => ("hidden" in p ? p.hidden : h + p.output);
   const outputs: OutputColumn[] = shape.columns.map((column, i) => {
-    if (column.aggregate === "avg") return { kind: "avg", sumIndex: h + i, countIndex: avgHidden.get(i)! };
+    if (combine && column.aggregate === "avg") return { kind: "avg", sumIndex: h + i, countIndex: avgHidden.get(i)! };
     const out: OutputColumn = { kind: "column", index: afterStar(i) ? null : h + i };
     if (column.aggregate) out.aggregate = column.aggregate;
     return out;
   });
+  const resolveOutputs = (c: MergeCondition): MergeCondition => {
+    const fix = (o: MergeOperand): MergeOperand => (o.kind === "column" && o.index < 0 ? { kind: "column", index: h + (-1 - o.index) } : o);
+    switch (c.kind) {
+      case "and":
+      case "or":
+        return { kind: c.kind, parts: c.parts.map(resolveOutputs) };
+      case "not":
+        return { kind: "not", part: resolveOutputs(c.part) };
+      case "compare":
+        return { ...c, left: fix(c.left), right: fix(c.right) };
+      case "between":
+        return { ...c, operand: fix(c.operand), low: fix(c.low), high: fix(c.high) };
+      case "is_null":
+        return { ...c, operand: fix(c.operand) };
+    }
+  };
 
   const pieces: Piece[] = [{ from: 0, to: listStart }];
   hidden.forEach((column, n) => {
@@ -373,9 +531,15 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
   itemPieces.forEach((item, n) => {
     pieces.push(n === 0 && h === 0 ? " " : ", ", ...item);
   });
-  pieces.push({ from: listEnd, to: body.length });
+  let at = listEnd;
+  for (const cut of cuts.sort((a, b) => a.from - b.from)) {
+    pieces.push({ from: at, to: cut.from });
+    if (cut.text) pieces.push(cut.text);
+    at = cut.to;
+  }
+  pieces.push({ from: at, to: body.length });
   const result = splicer.build(pieces, options.params);
-  return {
+  const rewrite: MergeRewrite = {
     ...result,
     hidden: hidden.map(({ piece: _piece, ...column }) => column),
     outputs,
@@ -386,4 +550,6 @@ export function expandAvg(sql: string, options: RewriteOptions): MergeRewrite {
     }),
     groupBy: groupPositions.map(position),
   };
+  if (having) rewrite.having = resolveOutputs(having);
+  return rewrite;
 }

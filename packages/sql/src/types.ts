@@ -54,6 +54,8 @@ export interface SelectShape {
   /** For each GROUP BY item, its position in the select list, or null when it is not an output column. */
   groupByOutputIndex: Array<number | null>;
   having: boolean;
+  /** The HAVING clause as a condition a merger can evaluate on combined groups (set when `having`). */
+  havingCondition?: HavingCondition;
   orderBy: OrderByItem[];
   /** LIMIT / OFFSET as written: a literal, a parameter, or an expression. Resolve with `resolveValue`. */
   limit: ExprValue | null;
@@ -73,6 +75,8 @@ export interface ColumnDef {
   type: string;
   notNull: boolean;
   primaryKey: boolean;
+  /** The declared COLLATE name, lower-cased, when one is written ("nocase", "c"). */
+  collation?: string;
 }
 
 export type DdlAction = "create_table" | "drop_table" | "alter_table" | "create_index" | "drop_index" | "other";
@@ -116,16 +120,44 @@ export interface DeleteInfo {
   returning: boolean;
 }
 
+/** A column of one table occurrence: `occurrence` indexes `Analysis.occurrences`. */
+export interface JoinColumn extends ColumnRef {
+  occurrence: number;
+}
+
 /** A join between two table occurrences and the column pairs it equates (ON / USING / WHERE). */
 export interface JoinInfo {
   type: "inner" | "left" | "right" | "full" | "cross";
   left: string;
   right: string;
   /** Pairs [leftColumn, rightColumn] equated by the join (and by WHERE equalities between the two tables). */
-  on: Array<[ColumnRef, ColumnRef]>;
+  on: Array<[JoinColumn, JoinColumn]>;
   /** USING / NATURAL. */
   using: boolean;
+  /** The occurrences (indexes into `Analysis.occurrences`) on each side of the join. */
+  leftOccurrences: number[];
+  rightOccurrences: number[];
 }
+
+/**
+ * One side of a HAVING comparison: an aggregate call (`offset` is where its function name starts in the
+ * statement text), an output column named by its alias (SQLite only; PostgreSQL has no aliases in HAVING),
+ * or a literal / `?`.
+ */
+export type HavingOperand =
+  | { kind: "aggregate"; aggregate: Aggregate; text: string; offset: number }
+  | { kind: "output"; index: number; name: string }
+  | { kind: "value"; value: SqlValue }
+  | { kind: "param"; index: number };
+
+/** A HAVING clause in the shape a merger can evaluate; `opaque` is anything else (the merger must refuse it). */
+export type HavingCondition =
+  | { kind: "and" | "or"; parts: HavingCondition[] }
+  | { kind: "not"; part: HavingCondition }
+  | { kind: "compare"; op: "=" | "<>" | "<" | "<=" | ">" | ">="; left: HavingOperand; right: HavingOperand }
+  | { kind: "between"; negated: boolean; operand: HavingOperand; low: HavingOperand; high: HavingOperand }
+  | { kind: "is_null"; negated: boolean; operand: HavingOperand }
+  | { kind: "opaque"; text: string };
 
 /**
  * A row restriction in the shape the shard-key predicate needs. Column references are resolved to the table
@@ -148,6 +180,8 @@ export interface TableOccurrence {
   restriction: Condition;
   /** The statement's target table (INSERT/UPDATE/DELETE) rather than a table read from. */
   target: boolean;
+  /** Inside a subquery, a derived table, a CTE or a set-operation arm rather than the top-level FROM. */
+  nested: boolean;
 }
 
 export interface Analysis {

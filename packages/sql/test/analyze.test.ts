@@ -315,6 +315,68 @@ const cases: Case[] = [
   { sql: "WITH s AS (SELECT * FROM t WHERE k = 2) SELECT * FROM s", expect: { tables: ["t"], select: { hasSubquery: true } }, key: { table: "t", columns: ["k"], predicate: pts(2) } },
   { sql: "SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.tid = t.id)", expect: { tables: ["t", "u"] }, reads: ["t.*", "t.id", "u.tid"] },
 
+  // ----- occurrences for co-location: which occurrence each join column belongs to, nesting
+  {
+    sql: "SELECT * FROM t a JOIN t b ON a.k = b.k WHERE a.k = 1",
+    expect: {
+      occurrences: [{ table: "t", alias: "a", nested: false }, { table: "t", alias: "b", nested: false }],
+      joins: [{ leftOccurrences: [0], rightOccurrences: [1], on: [[{ table: "t", column: "k", occurrence: 0 }, { table: "t", column: "k", occurrence: 1 }]] }],
+    },
+  },
+  {
+    sql: "SELECT * FROM t JOIN u USING (k) LEFT JOIN v ON v.k = u.k",
+    expect: {
+      joins: [
+        { type: "inner", leftOccurrences: [0], rightOccurrences: [1], on: [[{ table: "t", occurrence: 0 }, { table: "u", occurrence: 1 }]] },
+        { type: "left", leftOccurrences: [0, 1], rightOccurrences: [2], on: [[{ table: "u", column: "k", occurrence: 1 }, { table: "v", column: "k", occurrence: 2 }]] },
+      ],
+    },
+  },
+  {
+    sql: "SELECT * FROM t, u WHERE u.k = t.k",
+    expect: { joins: [{ type: "cross", leftOccurrences: [0], rightOccurrences: [1], on: [[{ table: "t", occurrence: 0 }, { table: "u", occurrence: 1 }]] }] },
+  },
+  {
+    sql: "SELECT * FROM t WHERE x IN (SELECT x FROM u) AND EXISTS (SELECT 1 FROM (SELECT * FROM v) s)",
+    expect: { occurrences: [{ table: "t", nested: false }, { table: "u", nested: true }, { table: "v", nested: true }] },
+  },
+  {
+    sql: "WITH c AS (SELECT * FROM u) SELECT * FROM t JOIN c ON c.k = t.k",
+    expect: { occurrences: [{ table: "u", nested: true }, { table: "t", nested: false }] },
+  },
+  { sql: "SELECT k FROM t UNION ALL SELECT k FROM u", expect: { occurrences: [{ table: "t", nested: true }, { table: "u", nested: true }] } },
+  { sql: "UPDATE t SET x = (SELECT max(x) FROM u) WHERE k = 1", expect: { occurrences: [{ table: "t", nested: false, target: true }, { table: "u", nested: true }] } },
+  {
+    sql: 'CREATE TABLE c (id INTEGER PRIMARY KEY, name TEXT COLLATE "nocase" NOT NULL, code TEXT COLLATE "C")',
+    expect: { ddl: { columns: [{ name: "id" }, { name: "name", collation: "nocase", notNull: true }, { name: "code", collation: "c" }] } },
+  },
+  // ----- HAVING as a condition a merger can evaluate
+  {
+    sql: "SELECT k, COUNT(*) AS n FROM t GROUP BY k HAVING COUNT(*) > 1 AND NOT avg(x) BETWEEN 1 AND ? OR min(y) IS NOT NULL",
+    expect: {
+      select: {
+        having: true,
+        havingCondition: {
+          kind: "or",
+          parts: [
+            {
+              kind: "and",
+              parts: [
+                { kind: "compare", op: ">", left: { kind: "aggregate", aggregate: "count", text: "count(*)", offset: 49 }, right: { kind: "value", value: 1 } },
+                { kind: "not", part: { kind: "between", negated: false, operand: { kind: "aggregate", aggregate: "avg", offset: 70 }, low: { kind: "value", value: 1 }, high: { kind: "param", index: 0 } } },
+              ],
+            },
+            { kind: "is_null", negated: true, operand: { kind: "aggregate", aggregate: "min" } },
+          ],
+        },
+      },
+    },
+  },
+  { sql: "SELECT k, COUNT(*) AS n FROM t GROUP BY k HAVING n <> 2", dialects: sqliteOnly, expect: { select: { havingCondition: { kind: "compare", op: "<>", left: { kind: "output", index: 1, name: "n" } } } } },
+  { sql: "SELECT k, COUNT(*) AS n FROM t GROUP BY k HAVING n <> 2", dialects: postgresOnly, expect: { select: { havingCondition: { kind: "opaque" } } } },
+  { sql: "SELECT k FROM t GROUP BY k HAVING k > 1", expect: { select: { havingCondition: { kind: "opaque", text: "(k > 1)" } } } },
+  { sql: "SELECT k FROM t GROUP BY k HAVING sum(x) + 1 > 1", expect: { select: { havingCondition: { kind: "opaque" } } } },
+
   // ----- SELECT shape
   {
     sql: "SELECT a, COUNT(*) AS n, SUM(x), MIN(x), MAX(x), AVG(x), COUNT(x), COUNT(DISTINCT x), AVG(DISTINCT x), max(a, b) FROM t GROUP BY a",

@@ -6,6 +6,7 @@ import {
   expandAvg,
   insertRowKeys,
   loadSqlParser,
+  rewriteForMerge,
   splitInsert,
   toDialectSql,
   widenLimit,
@@ -162,17 +163,17 @@ describe("expandAvg", () => {
   });
 
   test("reports hidden columns and positions", () => {
-    const rewrite = expandAvg("SELECT dept, AVG(salary) AS a FROM emp WHERE age > ? GROUP BY dept, region ORDER BY a + ? DESC", { dialect: "sqlite", params: [30, 1] });
-    expect(rewrite.sql).toBe("SELECT COUNT(salary), region, a + ?, dept, SUM(salary) AS a FROM emp WHERE age > ? GROUP BY dept, region ORDER BY a + ? DESC");
-    expect(rewrite.params).toEqual([1, 30, 1]);
-    expect(rewrite.hidden).toEqual([
+    const plain = expandAvg("SELECT dept, AVG(salary) AS a FROM emp WHERE age > ? GROUP BY dept, region ORDER BY MAX(age) DESC", { dialect: "sqlite", params: [30] });
+    expect(plain.sql).toBe("SELECT COUNT(salary), region, MAX(age), dept, SUM(salary) AS a FROM emp WHERE age > ? GROUP BY dept, region ORDER BY MAX(age) DESC");
+    expect(plain.params).toEqual([30]);
+    expect(plain.hidden).toEqual([
       { expression: "COUNT(salary)", role: "avg_count", aggregate: "count" },
       { expression: "region", role: "group_by" },
-      { expression: "a + ?", role: "order_by", aggregate: "other" },
+      { expression: "MAX(age)", role: "order_by", aggregate: "max" },
     ]);
-    expect(rewrite.outputs).toEqual([{ kind: "column", index: 3 }, { kind: "avg", sumIndex: 4, countIndex: 0 }]);
-    expect(rewrite.groupBy).toEqual([3, 1]);
-    expect(rewrite.orderBy).toEqual([{ index: 2, descending: true }]);
+    expect(plain.outputs).toEqual([{ kind: "column", index: 3 }, { kind: "avg", sumIndex: 4, countIndex: 0 }]);
+    expect(plain.groupBy).toEqual([3, 1]);
+    expect(plain.orderBy).toEqual([{ index: 2, descending: true }]);
   });
 
   test("puts hidden keys before a * so their positions are known", () => {
@@ -189,6 +190,76 @@ describe("expandAvg", () => {
     reject("SELECT DISTINCT dept FROM emp ORDER BY age", /SELECT DISTINCT ordered by "age"/);
     reject("SELECT *, AVG(age) FROM emp", /follows a \*/);
     reject("SELECT AVG(age) FILTER (WHERE age > 1) FROM emp", /FILTER or OVER/);
+  });
+});
+
+describe("rewriteForMerge", () => {
+  const rewrite = (sql: string, options: { params?: SqlValue[]; combineAggregates?: boolean; limit?: number | null; dialect?: "sqlite" | "postgres" } = {}) =>
+    rewriteForMerge(sql, { dialect: options.dialect ?? "sqlite", params: options.params ?? [], ...(options.combineAggregates === undefined ? {} : { combineAggregates: options.combineAggregates }), ...(options.limit === undefined ? {} : { limit: options.limit }) });
+
+  test("removes HAVING and hides its aggregates, with positions for the merger", () => {
+    const r = rewrite("SELECT dept, COUNT(*) AS n FROM emp GROUP BY dept HAVING COUNT(*) > ? AND avg(age) < 40 OR n = 1 ORDER BY n DESC LIMIT 3", { params: [2], limit: null });
+    expect(r.sql).toBe("SELECT COUNT(*), COUNT(age), SUM(age), dept, COUNT(*) AS n FROM emp GROUP BY dept ORDER BY n DESC");
+    expect(r.params).toEqual([]);
+    expect(r.hidden).toEqual([
+      { expression: "COUNT(*)", role: "having", aggregate: "count" },
+      { expression: "COUNT(age)", role: "avg_count", aggregate: "count" },
+      { expression: "SUM(age)", role: "having", aggregate: "avg", countIndex: 1 },
+    ]);
+    expect(r.having).toEqual({
+      kind: "or",
+      parts: [
+        {
+          kind: "and",
+          parts: [
+            { kind: "compare", op: ">", left: { kind: "column", index: 0 }, right: { kind: "param", index: 0 } },
+            { kind: "compare", op: "<", left: { kind: "column", index: 2 }, right: { kind: "value", value: 40 } },
+          ],
+        },
+        { kind: "compare", op: "=", left: { kind: "column", index: 4 }, right: { kind: "value", value: 1 } },
+      ],
+    });
+    expect(r.orderBy).toEqual([{ index: 4, descending: true }]);
+  });
+
+  test("keeps a FILTER clause with its aggregate", () => {
+    const r = rewrite("SELECT dept FROM emp GROUP BY dept HAVING count(*) FILTER (WHERE age > ?) >= 1", { params: [30], dialect: "postgres" });
+    expect(r.sql).toBe("SELECT count(*) FILTER (WHERE age > ?), dept FROM emp GROUP BY dept");
+    expect(r.params).toEqual([30]);
+  });
+
+  test("sets or removes the LIMIT", () => {
+    const r = rewrite("SELECT id, age FROM emp WHERE age > ? ORDER BY id LIMIT ? OFFSET ?", { params: [3, 5, 10], limit: 15 });
+    expect([r.sql, r.params]).toEqual(["SELECT id, age FROM emp WHERE age > ? ORDER BY id LIMIT 15", [3]]);
+    expect(rewrite("SELECT id FROM emp ORDER BY id LIMIT 5 OFFSET 10", { limit: null }).sql).toBe("SELECT id FROM emp ORDER BY id");
+    expect(rewrite("SELECT id FROM emp ORDER BY id LIMIT 10, 5", { limit: null }).sql).toBe("SELECT id FROM emp ORDER BY id");
+    expect(rewrite("SELECT id FROM emp ORDER BY id", { limit: 7 }).sql).toBe("SELECT id FROM emp ORDER BY id LIMIT 7");
+    expect(rewrite("SELECT id FROM emp ORDER BY id OFFSET 2 FOR UPDATE", { limit: 7, dialect: "postgres" }).sql).toBe("SELECT id FROM emp ORDER BY id LIMIT 7 FOR UPDATE");
+    expect(rewrite("SELECT * FROM emp ORDER BY id LIMIT 2", { limit: 2 }).sql).toBe("SELECT id, * FROM emp ORDER BY id LIMIT 2");
+  });
+
+  test("without combining, rows are final: AVG, GROUP BY and HAVING stay, only sort keys are hidden", () => {
+    const r = rewrite("SELECT id, AVG(age) FROM emp GROUP BY id HAVING count(*) > 1 ORDER BY max(age) DESC LIMIT 2 OFFSET 1", { combineAggregates: false, limit: 3 });
+    expect(r.sql).toBe("SELECT max(age), id, AVG(age) FROM emp GROUP BY id HAVING count(*) > 1 ORDER BY max(age) DESC LIMIT 3");
+    expect(r.hidden).toEqual([{ expression: "max(age)", role: "order_by", aggregate: "max" }]);
+    expect(r.groupBy).toEqual([]);
+    expect(r.having).toBeUndefined();
+  });
+
+  test("hides ORDER BY AVG(x) as a SUM and a COUNT", () => {
+    const r = rewrite("SELECT dept FROM emp GROUP BY dept ORDER BY AVG(age) DESC");
+    expect(r.sql).toBe("SELECT COUNT(age), SUM(age), dept FROM emp GROUP BY dept ORDER BY AVG(age) DESC");
+    expect(r.orderBy).toEqual([{ index: 1, descending: true }]);
+    expect(r.hidden[1]).toEqual({ expression: "SUM(age)", role: "order_by", aggregate: "avg", countIndex: 0 });
+  });
+
+  test("refuses HAVING and ORDER BY it cannot evaluate", () => {
+    const reject = (sql: string, message: RegExp) =>
+      expect(() => rewrite(sql)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", message: expect.stringMatching(message) }));
+    reject("SELECT dept FROM emp GROUP BY dept HAVING dept > 'a'", /HAVING \(dept > 'a'\) cannot be evaluated/);
+    reject("SELECT dept FROM emp GROUP BY dept HAVING total(age) > 1", /total\(age\).*only COUNT, SUM, MIN, MAX, AVG/);
+    reject("SELECT dept FROM emp GROUP BY dept HAVING count(DISTINCT age) > 1", /count\(DISTINCT age\)/);
+    reject("SELECT dept FROM emp GROUP BY dept ORDER BY count(*) * 2", /ORDER BY .* cannot be combined/);
   });
 });
 
