@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
@@ -195,9 +196,11 @@ export class MyceliumServer {
   }
 
   private addReflection(): void {
-    const ours = protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath));
+    // Our files as buf compiled them (fully-qualified type names), not as proto-loader re-encodes
+    // them: generic clients such as grpcurl cannot resolve the relative names of the latter.
+    const ours = { mycelium: { fileDescriptorProtos: fileDescriptorProtos(fs.readFileSync(descriptorSetPath)) } };
     const health = protoLoader.loadSync(healthProtoPath);
-    new ReflectionService({ ...ours, ...health }).addToServer(this.server);
+    new ReflectionService({ ...health, ...ours } as unknown as protoLoader.PackageDefinition).addToServer(this.server);
   }
 
   private wrapUnary(method: MethodDefinition<unknown, unknown>, handler: UnaryHandler<unknown, unknown>) {
@@ -360,6 +363,18 @@ export class MyceliumServer {
     this.log.error({ err: error, method: name, reference }, "unexpected error in handler");
     return new MyceliumError("INTERNAL", `internal error in ${name} (reference ${reference}; details in the ${this.options.serviceName} log)`);
   }
+}
+
+/** The FileDescriptorProtos (still encoded) of a FileDescriptorSet: its repeated field 1. */
+function fileDescriptorProtos(set: Uint8Array): Uint8Array[] {
+  const reader = new BinaryReader(set);
+  const files: Uint8Array[] = [];
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 1) files.push(reader.bytes());
+    else reader.skip(wireType);
+  }
+  return files;
 }
 
 function deadlineToMs(deadline: grpc.Deadline): number | null {
