@@ -35,6 +35,10 @@ const badValues: Record<string, string> = {
   name: "bad name!",
 };
 
+const badByName: Record<string, string> = {
+  MYCELIUM_FAULT_POINTS: "coordinator.somewhere",
+};
+
 const badPaths: Record<string, string> = {
   // An existing file where a directory is needed, and a "directory" that is a file.
   MYCELIUM_DATA_DIR: "/etc/hostname",
@@ -81,7 +85,7 @@ async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise
 }
 
 test("a bad value of every variable stops the process and names the variable", async () => {
-  const cases = configVariables.map((variable) => ({ name: variable.name, value: badPaths[variable.name] ?? badValues[variable.type] }));
+  const cases = configVariables.map((variable) => ({ name: variable.name, value: badPaths[variable.name] ?? badByName[variable.name] ?? badValues[variable.type] }));
   const untested = cases.filter((c) => c.value === undefined).map((c) => c.name);
   expect(untested).toEqual([]);
   const failures: string[] = [];

@@ -269,11 +269,16 @@ export class LocalCluster {
     return handle;
   }
 
-  /** Start a stopped (or killed) process again with the same settings, and wait until it serves. */
-  async restart(name: string): Promise<ProcessHandle> {
+  /**
+   * Start a stopped (or killed) process again with the same settings — changed by `envChanges`, where
+   * an empty value removes a variable — and wait until it serves.
+   */
+  async restart(name: string, envChanges: Record<string, string> = {}): Promise<ProcessHandle> {
     const handle = this.process(name);
     if (handle.child.exitCode === null && handle.child.signalCode === null) throw new Error(`${name} is still running`);
-    return this.spawn(handle.spec);
+    const env = { ...handle.spec.env, ...envChanges };
+    for (const [key, value] of Object.entries(envChanges)) if (value === "") delete env[key];
+    return this.spawn({ ...handle.spec, env });
   }
 
   /** Be told when a process exits (for `up`: report a crash). */

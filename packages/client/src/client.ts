@@ -66,8 +66,12 @@ export class MyceliumClient {
   }
 
   /** Open an interactive distributed transaction. Commit or roll it back. */
-  async begin(options: { timeoutMs?: number } = {}): Promise<Transaction> {
-    const response = await this.transactions.begin(coordinator.BeginRequest.create({ timeoutMs: options.timeoutMs ?? 0 }));
+  /**
+   * Open an interactive distributed transaction. Reads lock the shards they read until the end (so
+   * transactions are serializable across shards) unless `readCommitted` is set.
+   */
+  async begin(options: { timeoutMs?: number; readCommitted?: boolean } = {}): Promise<Transaction> {
+    const response = await this.transactions.begin(coordinator.BeginRequest.create({ timeoutMs: options.timeoutMs ?? 0, readCommitted: options.readCommitted ?? false }));
     return new Transaction(response.txId, this.transactions);
   }
 

@@ -90,6 +90,8 @@ export interface MyceliumConfig {
     serviceName?: string;
     dataDir?: string;
     traceFile?: string;
+    /** Testing only: crash points (MYCELIUM_FAULT_POINTS). */
+    faultPoints: string[];
   };
 }
 

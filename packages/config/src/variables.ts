@@ -80,6 +80,19 @@ function variable<G extends ConfigGroup, F extends keyof MyceliumConfig[G] & str
   });
 }
 
+/** Points where a test can make a process crash (see MYCELIUM_FAULT_POINTS). */
+export const faultPointNames = [
+  "coordinator.after-first-prepare",
+  "coordinator.after-all-prepares",
+  "coordinator.after-decision",
+  "coordinator.after-first-commit",
+  "node.after-prepare",
+  "node.after-vote",
+  "node.before-commit",
+] as const;
+
+export type FaultPointName = (typeof faultPointNames)[number];
+
 /** Bracket IPv6 literals so "host:port" stays unambiguous. */
 function joinHostPort(hostName: string, portNumber: number): string {
   return hostName.includes(":") ? `[${hostName}]:${portNumber}` : `${hostName}:${portNumber}`;
@@ -220,6 +233,14 @@ export const variableDefinitions: readonly VariableDefinition[] = Object.freeze(
     description: "Directory where a node-agent keeps its shard files.",
   }),
   variable({ name: "MYCELIUM_TRACE_FILE", group: "cluster", field: "traceFile", kind: text({ type: "path" }), description: "Also append finished spans to this file as JSON lines." }),
+  variable({
+    name: "MYCELIUM_FAULT_POINTS",
+    group: "cluster",
+    field: "faultPoints",
+    kind: list(oneOf(faultPointNames)),
+    default: "",
+    description: "Testing only: the process kills itself (SIGKILL) the first time it reaches one of these points, to test crash recovery. Never set in production.",
+  }),
 ]);
 
 /** Every variable, for tools and docs (docs/configuration.md is generated from this table). */

@@ -95,6 +95,7 @@ describe("defaults", () => {
         controlStoreUrl: "sqlite:mycelium-control.db",
         metricsPort: 9464,
         logLevel: "info",
+        faultPoints: [],
         serviceName: "shard-router",
         dataDir: ".",
       },
@@ -233,6 +234,7 @@ describe("every variable rejects a bad value, naming the variable", () => {
     MYCELIUM_LOG_LEVEL: ["verbose"],
     MYCELIUM_NAME: ["has space", "../escape", "-dash"],
     MYCELIUM_DATA_DIR: [],
+    MYCELIUM_FAULT_POINTS: ["coordinator.somewhere", "node.after-prepare,,node.after-vote"],
     MYCELIUM_TRACE_FILE: [],
   };
   // Free-form paths: any non-blank text is a valid path, and blank means unset. Their validity is the

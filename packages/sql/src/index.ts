@@ -28,7 +28,7 @@ export { SqlError, type SqlErrorCode, type SqlPosition } from "./errors";
 export { loadSqlParser, isSqlParserLoaded } from "./parser";
 export { analyze, type AnalyzeOptions } from "./analyze";
 export { assertDeterministic } from "./determinism";
-export { shardKeyPredicate, insertRowKeys } from "./predicate";
+export { shardKeyPredicate, occurrenceKeyPredicate, insertRowKeys } from "./predicate";
 export { resolveValue, compareValues } from "./values";
 export { toDialectSql, bindParameters } from "./dialect";
 export {

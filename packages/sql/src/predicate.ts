@@ -36,6 +36,24 @@ export function shardKeyPredicate(
 }
 
 /**
+ * The shard-key values one table occurrence (an index into `analysis.occurrences`) can touch: what a router
+ * intersects across the tables of a join on equal shard keys.
+ */
+export function occurrenceKeyPredicate(
+  analysis: Analysis,
+  occurrence: number,
+  keyColumns: readonly string[],
+  params: readonly SqlValue[],
+): KeyPredicate {
+  const occ = analysis.occurrences[occurrence];
+  if (!occ) throw new RangeError(`occurrence ${occurrence} does not exist (the statement has ${analysis.occurrences.length})`);
+  if (keyColumns.length === 0) throw new SqlError("UNSUPPORTED", `table "${occ.table}" has no shard key columns`);
+  if (analysis.kind === "ddl" || analysis.kind === "other") return { kind: "all" };
+  if (occ.target && analysis.kind === "insert") return insertPredicate(analysis, keyColumns, params);
+  return conditionPredicate(occ.restriction, occ.table, keyColumns, params);
+}
+
+/**
  * The shard-key tuple of every VALUES row of an INSERT, in row order. `tableColumns` (the table's columns in
  * order) is needed when the INSERT has no column list. Throws UNSUPPORTED when a key value is not a literal or
  * parameter, or a key column is not given.

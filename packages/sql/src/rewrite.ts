@@ -207,8 +207,11 @@ export interface HiddenColumn {
 export type OutputColumn =
   /** Read the value at `index` (null after a `*`, whose width is only known at run time: pass through). */
   | { kind: "column"; index: number | null; aggregate?: Aggregate }
-  /** AVG: sum at `sumIndex`, count at `countIndex`; the merged value is Σsum / Σcount. */
-  | { kind: "avg"; sumIndex: number; countIndex: number };
+  /**
+   * AVG: sum at `sumIndex`, count at `countIndex`; the merged value is Σsum / Σcount. `name` is the column name
+   * the database would have given the AVG (the rewritten column is named after its SUM), unless it has an alias.
+   */
+  | { kind: "avg"; sumIndex: number; countIndex: number; name?: string };
 
 /** A value in a HAVING condition after the rewrite: a position in the rewritten row, a literal or a `?`. */
 export type MergeOperand = { kind: "column"; index: number } | { kind: "value"; value: SqlValue } | { kind: "param"; index: number };
@@ -304,6 +307,7 @@ export function rewriteForMerge(sql: string, options: MergeRewriteOptions): Merg
   const hidden: Array<HiddenColumn & { piece: Piece[] }> = [];
   const itemPieces: Piece[][] = items.map(([from, to]) => [{ from, to }]);
   const avgHidden = new Map<number, number>();
+  const avgNames = new Map<number, string>();
 
   /** The argument range of `avg(...)` starting at token `from`, refusing FILTER / OVER / DISTINCT. */
   const avgArgument = (from: number, what: string): { open: number; close: number } => {
@@ -338,6 +342,8 @@ export function rewriteForMerge(sql: string, options: MergeRewriteOptions): Merg
     const aliasOnly = rest.length === 0 || (rest.length === 1 && (rest[0]!.type === "word" || rest[0]!.type === "quoted")) ||
       (rest.length === 2 && rest[0]!.type === "word" && rest[0]!.text === "as");
     if (!aliasOnly) throw new SqlError("UNSUPPORTED", `cannot rewrite AVG(...) followed by FILTER or OVER in select column ${i + 1}`);
+    // SQLite names an unaliased expression column by its text; PostgreSQL by the function name.
+    if (rest.length === 0) avgNames.set(i, options.dialect === "sqlite" ? splicer.text(from, to) : "avg");
     itemPieces[i] = ["SUM(", { from: open + 1, to: close }, ")", { from: close + 1, to }];
     avgHidden.set(i, hidden.length);
     hidden.push({ expression: `COUNT(${splicer.text(open + 1, close)})`, role: "avg_count", aggregate: "count", piece: ["COUNT(", { from: open + 1, to: close }, ")"] });
@@ -502,7 +508,10 @@ export function rewriteForMerge(sql: string, options: MergeRewriteOptions): Merg
   }
   const position = (p: { hidden: number } | { output: number }): number => ("hidden" in p ? p.hidden : h + p.output);
   const outputs: OutputColumn[] = shape.columns.map((column, i) => {
-    if (combine && column.aggregate === "avg") return { kind: "avg", sumIndex: h + i, countIndex: avgHidden.get(i)! };
+    if (combine && column.aggregate === "avg") {
+      const name = avgNames.get(i);
+      return { kind: "avg", sumIndex: h + i, countIndex: avgHidden.get(i)!, ...(name === undefined ? {} : { name }) };
+    }
     const out: OutputColumn = { kind: "column", index: afterStar(i) ? null : h + i };
     if (column.aggregate) out.aggregate = column.aggregate;
     return out;

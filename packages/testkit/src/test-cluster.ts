@@ -90,8 +90,9 @@ export class TestCluster {
     if (signal === "SIGKILL" || signal === "SIGTERM") await exited;
   }
 
-  restart(name: string): Promise<ProcessHandle> {
-    return this.cluster.restart(name);
+  /** Start a stopped process again, optionally with changed variables ("" removes one). */
+  restart(name: string, envChanges: Record<string, string> = {}): Promise<ProcessHandle> {
+    return this.cluster.restart(name, envChanges);
   }
 
   /** Stop every process and client, and delete the directory (unless keep). */

@@ -1,6 +1,6 @@
 import type { MyceliumConfig } from "@mycelium/config";
 import { coordinator } from "@mycelium/proto";
-import { BoundedLoop, ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
+import { BoundedLoop, FaultPoints, ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
 import { openControlStore } from "@mycelium/topology";
 import { ClusterClient } from "./adapters/cluster-client";
 import { Recovery } from "./recovery";
@@ -39,6 +39,7 @@ export async function startCoordinator(config: MyceliumConfig, options: Coordina
         commitTimeoutMs: limits.commitTimeoutMs,
         maxTransactions: limits.maxTransactions,
       },
+      faults: new FaultPoints(config.cluster.faultPoints, runtime.logger),
     });
     runtime.onStop("transactions", () => transactions.stop());
     const recovery = new Recovery({

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { common, fromRow, nodeagent, router, toRow, type SqlValue } from "@mycelium/proto";
 import { backoffDelayMs, isMyceliumError, MyceliumError, sleep } from "@mycelium/rpc";
+import { FaultPoints } from "@mycelium/runtime";
 import type { Logger, Telemetry } from "@mycelium/telemetry";
 import type { DecisionInput, DecisionLog } from "@mycelium/topology";
 import type { ClusterClient } from "./adapters/cluster-client";
@@ -31,6 +32,8 @@ export interface TransactionManagerOptions {
   decisions: DecisionLog;
   telemetry: Telemetry;
   limits: TransactionLimits;
+  /** Crash points for recovery tests. @default none */
+  faults?: FaultPoints;
 }
 
 interface ActiveTransaction {
@@ -43,6 +46,8 @@ interface ActiveTransaction {
   /** Why the transaction ended on its own (timeout, failed statement), for the next caller. */
   endedBecause: string | null;
   implicit: boolean;
+  /** Reads take shard locks until the end (serializable across shards) unless read committed. */
+  lockingReads: boolean;
 }
 
 type CommitKind = "read_only" | "one_phase" | "two_phase";
@@ -62,9 +67,11 @@ export class TransactionManager {
   private readonly log: Logger;
   private readonly metrics;
   private stopping = false;
+  private readonly faults: FaultPoints;
 
   constructor(private readonly options: TransactionManagerOptions) {
     this.log = options.telemetry.logger.child({ component: "transactions" });
+    this.faults = options.faults ?? FaultPoints.none();
     const m = options.telemetry.metrics;
     this.metrics = {
       transactions: m.counter({ name: "mycelium_transactions_total", help: "Finished transactions by outcome and commit kind.", labelNames: ["outcome", "kind"] as const }),
@@ -90,7 +97,7 @@ export class TransactionManager {
 
   // ---- the API -------------------------------------------------------------------------------------
 
-  begin(timeoutMs = 0, implicit = false): string {
+  begin(timeoutMs = 0, implicit = false, readCommitted = false): string {
     if (this.stopping) throw new MyceliumError("UNAVAILABLE", "coordinator is shutting down; retry on another replica", { reason: "SHUTTING_DOWN" });
     const { maxTransactions } = this.options.limits;
     if (this.active.size >= maxTransactions) {
@@ -107,6 +114,7 @@ export class TransactionManager {
       chain: Promise.resolve(),
       endedBecause: null,
       implicit,
+      lockingReads: !readCommitted,
     };
     this.active.set(txId, entry);
     this.metrics.activeGauge.set(this.active.size);
@@ -276,10 +284,11 @@ export class TransactionManager {
       throw new MyceliumError("FAILED_PRECONDITION", `transaction ${entry.record.txId} is ${entry.record.state}; no more statements`, { reason: "NOT_ACTIVE" });
     }
     return this.withReroute(statement, plan, async (current, isRetry) => {
+      const locking = current.isWrite || entry.lockingReads;
       for (const target of current.targets) {
         // Recorded before the call: if the call fails midway, rollback must still reach this shard.
         try {
-          entry.record.touch(participantOf(target, current.isWrite));
+          entry.record.touch(participantOf(target, current.isWrite, locking));
         } catch (error) {
           throw new MyceliumError("ABORTED", (error as Error).message, { reason: "SHARD_MOVED" });
         }
@@ -290,6 +299,7 @@ export class TransactionManager {
             mode: nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION,
             txId: entry.record.txId,
             readOnly: !current.isWrite,
+            lockingRead: !current.isWrite && entry.lockingReads,
             idleTimeoutMs: entry.timeoutMs + this.options.limits.prepareTimeoutMs,
           }),
         ),
@@ -334,7 +344,7 @@ export class TransactionManager {
   }
 
   /** Run one routed target on its primary and return the per-statement results. */
-  private async runOnShard(target: router.ShardTarget, how: { mode: nodeagent.ExecuteMode; txId?: string; readOnly: boolean; idleTimeoutMs?: number }): Promise<common.ResultSet[]> {
+  private async runOnShard(target: router.ShardTarget, how: { mode: nodeagent.ExecuteMode; txId?: string; readOnly: boolean; lockingRead?: boolean; idleTimeoutMs?: number }): Promise<common.ResultSet[]> {
     const response = await this.callNode(target.primaryAddress, (node, deadlineMs) =>
       node.execute(
         nodeagent.ExecuteRequest.create({
@@ -343,6 +353,7 @@ export class TransactionManager {
           statements: [target.statement!],
           mode: how.mode,
           readOnly: how.readOnly,
+          lockingRead: how.lockingRead ?? false,
           idleTimeoutMs: how.idleTimeoutMs ?? 0,
         }),
         { deadlineMs, idempotent: how.mode === nodeagent.ExecuteMode.EXECUTE_MODE_READ },
@@ -400,6 +411,16 @@ export class TransactionManager {
     const { record } = entry;
     const plan = planCommit(record.participants);
     const tracer = this.options.telemetry.tracer;
+    try {
+      await this.decideAndCommit(entry, plan, tracer);
+    } finally {
+      // Read locks are held until the outcome is known (strict two-phase locking), then released.
+      await this.release(record.txId, plan.release.filter((p) => p.locked));
+    }
+  }
+
+  private async decideAndCommit(entry: ActiveTransaction, plan: ReturnType<typeof planCommit>, tracer: Telemetry["tracer"]): Promise<void> {
+    const { record } = entry;
     if (plan.kind === "read-only") {
       this.transition(entry, "committing");
       this.transition(entry, "committed");
@@ -435,7 +456,15 @@ export class TransactionManager {
       span.setAttribute("mycelium.participants", plan.voters.length);
       this.transition(entry, "preparing");
       const started = performance.now();
-      const votes = await Promise.allSettled(plan.voters.map((p) => this.prepareParticipant(record.txId, p)));
+      let yes = 0;
+      const votes = await Promise.allSettled(
+        plan.voters.map((p) =>
+          this.prepareParticipant(record.txId, p).then((refusal) => {
+            if (refusal === null && ++yes === 1) this.faults.hit("coordinator.after-first-prepare");
+            return refusal;
+          }),
+        ),
+      );
       this.metrics.phase.observe({ phase: "prepare" }, (performance.now() - started) / 1000);
       const refusals = votes
         .map((vote, i) => (vote.status === "rejected" ? `${plan.voters[i]!.shardId}: ${describe(vote.reason)}` : vote.value))
@@ -446,6 +475,7 @@ export class TransactionManager {
         throw new MyceliumError("ABORTED", `transaction ${record.txId} aborted: ${refusals.join("; ")}`, { reason: "PREPARE_FAILED" });
       }
       this.transition(entry, "prepared");
+      this.faults.hit("coordinator.after-all-prepares");
     });
     const decision: DecisionInput = {
       txId: record.txId,
@@ -471,12 +501,17 @@ export class TransactionManager {
       throw new MyceliumError("ABORTED", `transaction ${record.txId} aborted: its commit decision could not be recorded`, { reason: "DECISION_FAILED" });
     }
     // Committed from here on, whatever happens to this process.
+    this.faults.hit("coordinator.after-decision");
     this.transition(entry, "committing");
     this.committing.add(record.txId);
     const started = performance.now();
     await spanned(tracer, "2pc.commit", async () => {
+      let acknowledged = 0;
       const deliveries = plan.voters.map((p) =>
-        this.commitParticipant(record.txId, p, Number.POSITIVE_INFINITY).then(() => this.doneMarker.mark(record.txId, p.shardId)),
+        this.commitParticipant(record.txId, p, Number.POSITIVE_INFINITY).then(() => {
+          this.doneMarker.mark(record.txId, p.shardId);
+          if (++acknowledged === 1) this.faults.hit("coordinator.after-first-commit");
+        }),
       );
       // Answer the client once every participant acknowledged, or after one commit timeout — whichever
       // is first; unacknowledged participants keep being retried here and by recovery.
@@ -486,6 +521,20 @@ export class TransactionManager {
     this.metrics.phase.observe({ phase: "commit" }, (performance.now() - started) / 1000);
     this.transition(entry, "committed");
     this.end(entry, true, "two_phase");
+  }
+
+  /** Roll back the local transactions that only held read locks (best effort; idle timeouts catch the rest). */
+  private async release(txId: string, participants: Participant[]): Promise<void> {
+    await Promise.allSettled(
+      participants.map((participant) =>
+        this.callNode(participant.address, (node) =>
+          node.abort(nodeagent.AbortRequest.create({ txId, shard: { shardId: participant.shardId, epoch: participant.epoch } }), {
+            deadlineMs: this.options.limits.commitTimeoutMs,
+            idempotent: true,
+          }),
+        ),
+      ),
+    );
   }
 
   /** Returns null for a yes vote, else the reason for no. */
@@ -637,8 +686,8 @@ export class TransactionManager {
   }
 }
 
-function participantOf(target: router.ShardTarget, written: boolean): Participant {
-  return { shardId: target.shard!.shardId, epoch: target.shard!.epoch, nodeId: target.primaryNodeId, address: target.primaryAddress, written };
+function participantOf(target: router.ShardTarget, written: boolean, locked: boolean): Participant {
+  return { shardId: target.shard!.shardId, epoch: target.shard!.epoch, nodeId: target.primaryNodeId, address: target.primaryAddress, written, locked };
 }
 
 function isStaleEpoch(error: unknown): boolean {

@@ -1,6 +1,7 @@
 import { isDbError, type LocalTransaction, type ShardStore, type Statement, type StatementResult } from "@mycelium/db";
 import { common, fromValue, nodeagent, toRow } from "@mycelium/proto";
 import { MyceliumError } from "@mycelium/rpc";
+import { FaultPoints } from "@mycelium/runtime";
 import type { Logger, Telemetry } from "@mycelium/telemetry";
 import { toMyceliumError } from "./core/db-errors";
 import { OutcomeMemory } from "./core/outcome-memory";
@@ -16,6 +17,8 @@ export interface NodeAgentOptions {
   maxTransactions: number;
   /** Ask the router for this node's current shards (used when a caller is ahead of us). */
   refreshAssignments: () => Promise<void>;
+  /** Crash points for recovery tests. @default none */
+  faults?: FaultPoints;
 }
 
 interface OpenTransaction {
@@ -37,8 +40,11 @@ export class NodeAgent {
   private readonly log: Logger;
   private readonly metrics;
 
+  private readonly faults: FaultPoints;
+
   constructor(private readonly options: NodeAgentOptions) {
     this.log = options.telemetry.logger.child({ component: "node-agent" });
+    this.faults = options.faults ?? FaultPoints.none();
     const m = options.telemetry.metrics;
     const store = options.store;
     this.metrics = {
@@ -92,7 +98,7 @@ export class NodeAgent {
           results = await this.readAll(ref.shardId, statements);
           break;
         case nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION:
-          results = await this.executeInTransaction(request.txId, ref.shardId, statements, request.readOnly, request.idleTimeoutMs);
+          results = await this.executeInTransaction(request.txId, ref.shardId, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs);
           break;
         default:
           throw new MyceliumError("INVALID_ARGUMENT", "execute mode is required (AUTOCOMMIT, TRANSACTION or READ)");
@@ -111,7 +117,8 @@ export class NodeAgent {
     return results;
   }
 
-  private async executeInTransaction(txId: string, shardId: string, statements: Statement[], readOnly: boolean, idleTimeoutMs: number): Promise<StatementResult[]> {
+  /** `lockFree`: a read that may run on the committed state when the transaction holds no lock here. */
+  private async executeInTransaction(txId: string, shardId: string, statements: Statement[], lockFree: boolean, idleTimeoutMs: number): Promise<StatementResult[]> {
     if (!txId) throw new MyceliumError("INVALID_ARGUMENT", "tx_id is required in TRANSACTION mode");
     const key = transactionKey(txId, shardId);
     let entry = this.open.get(key);
@@ -120,7 +127,7 @@ export class NodeAgent {
         throw new MyceliumError("ABORTED", `transaction ${txId} already finished on shard ${shardId}`, { reason: "TRANSACTION_FINISHED" });
       }
       // A read before the transaction wrote here needs no lock: the latest committed state is what it would see.
-      if (readOnly) return this.readAll(shardId, statements);
+      if (lockFree) return this.readAll(shardId, statements);
       if (this.open.size >= this.options.maxTransactions) {
         throw new MyceliumError("RESOURCE_EXHAUSTED", `node ${this.nodeId} has ${this.open.size} open transactions (MYCELIUM_MAX_TRANSACTIONS); retry later`, { reason: "MAX_TRANSACTIONS" });
       }
@@ -190,9 +197,12 @@ export class NodeAgent {
         return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `a statement of the transaction failed on shard ${shard.shardId}` });
       }
       await entry.tx.prepare();
+      this.faults.hit("node.after-prepare");
       if (entry.idleTimer) clearTimeout(entry.idleTimer);
       entry.idleTimer = null;
       this.metrics.participant.inc({ operation: "prepare", outcome: "yes" });
+      // "Crash right after voting yes": give the answer a moment to leave, then die.
+      setTimeout(() => this.faults.hit("node.after-vote"), 20);
       return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
     } catch (error) {
       this.metrics.participant.inc({ operation: "prepare", outcome: "error" });
@@ -205,6 +215,7 @@ export class NodeAgent {
   /** Commit this node's part: one-phase if open, second phase if prepared. Idempotent. */
   async commit(txId: string, ref: common.ShardRef | undefined): Promise<void> {
     const shard = requireShard(ref);
+    this.faults.hit("node.before-commit");
     const key = transactionKey(txId, shard.shardId);
     const entry = this.open.get(key);
     try {

@@ -3,7 +3,7 @@ import type { MyceliumConfig } from "@mycelium/config";
 import { openShardStore, type ShardStore } from "@mycelium/db";
 import { nodeagent } from "@mycelium/proto";
 import { sleep, backoffDelayMs } from "@mycelium/rpc";
-import { BoundedLoop, ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
+import { BoundedLoop, FaultPoints, ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
 import { nodeIdFromPublicKey } from "@mycelium/tls";
 import { DecisionInquirer } from "./adapters/decision-inquirer";
 import { RouterLink } from "./adapters/router-link";
@@ -70,6 +70,7 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
       transactionTimeoutMs: config.transactions.transactionTimeoutMs,
       maxTransactions: config.transactions.maxTransactions,
       refreshAssignments,
+      faults: new FaultPoints(config.cluster.faultPoints, log),
     });
     runtime.onStop("open transactions", () => core.close());
     runtime.server.addService(nodeagent.NodeAgentServiceService, nodeAgentHandlers(core));

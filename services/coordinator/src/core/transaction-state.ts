@@ -36,6 +36,8 @@ export interface Participant {
   address: string;
   /** A statement that changes data ran on this shard in this transaction. */
   written: boolean;
+  /** The shard holds a lock for this transaction (it wrote, or read with a locking read). */
+  locked: boolean;
 }
 
 export type CommitPlan =
@@ -46,7 +48,10 @@ export type CommitPlan =
   /** Several shards were written: prepare them all, record the decision, then commit them. */
   | { kind: "two-phase"; voters: Participant[]; release: Participant[] };
 
-/** Only shards that were written vote; shards that were only read are released. */
+/**
+ * Only shards that were written vote. Shards that were only read are released after the outcome
+ * (those that hold a read lock are told to roll back; the rest hold nothing).
+ */
 export function planCommit(participants: readonly Participant[]): CommitPlan {
   const voters = participants.filter((p) => p.written);
   const release = participants.filter((p) => !p.written);
@@ -96,6 +101,7 @@ export class TransactionRecord {
         );
       }
       existing.written ||= participant.written;
+      existing.locked ||= participant.locked;
     } else {
       this.participantsByShard.set(participant.shardId, { ...participant });
     }

@@ -24,7 +24,7 @@ function statementOf(statement: common.Statement | undefined): common.Statement 
 export function transactionHandlers(manager: TransactionManager): ServiceHandlers<typeof coordinator.TransactionServiceService> {
   return {
     async begin(request) {
-      return coordinator.BeginResponse.create({ txId: manager.begin(request.timeoutMs) });
+      return coordinator.BeginResponse.create({ txId: manager.begin(request.timeoutMs, false, request.readCommitted) });
     },
     async execute(request) {
       return coordinator.ExecuteResponse.create({ result: await manager.execute(request.txId, statementOf(request.statement)) });

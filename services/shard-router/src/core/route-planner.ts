@@ -1,6 +1,8 @@
 import { common, router, toValue } from "@mycelium/proto";
 import { MyceliumError } from "@mycelium/rpc";
 import { insertRowKeys, shardKeyPredicate, splitInsert, SqlError, type Analysis, type SqlValue } from "@mycelium/sql";
+import { checkColocated, isReferenceTable, keyJoinProblem, occurrencePositions, shardedOccurrences } from "./colocation";
+import { planMerge } from "./merge-planner";
 import type { TableLayout } from "./table-layout";
 
 /** What the planner needs to know about the cluster: read-only, taken at one moment. */
@@ -16,8 +18,15 @@ export interface PlanInput {
 }
 
 /**
- * Decide where one analysed statement runs. Pure: the same statement and snapshot always give the same
- * plan. Every refusal is a MyceliumError naming the problem and what to do instead.
+ * Decide where one analysed statement runs, in the statement's dialect. Pure: the same statement and
+ * snapshot always give the same plan. Every refusal is a MyceliumError naming the problem and what to do
+ * instead.
+ *
+ * Several tables: sharded tables must be co-located (one colocation group whose shard i is on the same
+ * nodes for every table) and joined on their whole shard keys; reference tables (one shard on every
+ * eligible node) may be read next to anything. Such a statement runs shard by shard: target i carries the
+ * shards at position i of the other tables (`colocated_shards`) and the reference shards, which the
+ * node-agent makes visible to it.
  */
 export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): router.RoutePlan {
   const { analysis } = input;
@@ -40,36 +49,104 @@ export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): rout
       "NONDETERMINISTIC",
     );
   }
-  const layouts = analysis.tables.map((table) => requireTable(snapshot, table));
-  if (layouts.length > 1) {
-    throw invalid(
-      `statements over several tables (${analysis.tables.join(", ")}) are not routed yet: query each table separately`,
-      "CROSS_TABLE",
-    );
+  if (analysis.tables.length === 0) {
+    throw invalid("the statement reads no table, so no shard holds its answer; evaluate it in the client", "NO_TABLE");
   }
-  const layout = layouts[0]!;
-  if (analysis.kind === "insert") return planInsert(input, layout, snapshot);
+  const layouts = new Map(analysis.tables.map((table) => [table, requireTable(snapshot, table)]));
+  const layoutOf = (table: string): TableLayout => {
+    const layout = layouts.get(table);
+    if (!layout) throw new Error(`table ${table} is used by the statement but was not looked up`);
+    return layout;
+  };
+  if (analysis.kind === "insert") {
+    const table = analysis.insert!.table;
+    const others = analysis.tables.filter((t) => t !== table);
+    if (others.length > 0) {
+      throw invalid(`INSERT INTO ${table} reads ${others.join(", ")}, which may live on other nodes than the row's shard; read it first and insert the values`, "CROSS_TABLE_WRITE");
+    }
+    return planInsert(input, layoutOf(table), snapshot);
+  }
+  const writeTarget = analysis.update?.table ?? analysis.delete?.table;
   if (analysis.kind === "update") {
+    const layout = layoutOf(writeTarget!);
     const changed = (analysis.update?.setColumns ?? []).filter((c) => layout.policy.shardKeys.includes(c));
     if (changed.length > 0) {
       throw invalid(`UPDATE of shard key ${changed.join(", ")} of ${layout.table} would move rows between shards; DELETE the row and INSERT it again`, "SHARD_KEY_UPDATE");
     }
   }
-  const predicate = shardKeyPredicate(analysis, layout.table, layout.policy.shardKeys, input.params);
-  let shards = layout.shardsFor(predicate);
+  const reference = analysis.tables.filter((t) => isReferenceTable(layoutOf(t)));
+  const sharded = analysis.tables.filter((t) => !isReferenceTable(layoutOf(t)));
+  if (writeTarget) {
+    const readSharded = sharded.filter((t) => t !== writeTarget);
+    if (isReferenceTable(layoutOf(writeTarget)) && readSharded.length > 0) {
+      throw invalid(`a write to reference table ${writeTarget} cannot read sharded table ${readSharded.join(", ")}: no node holds all of it; read it first and pass the values`, "CROSS_TABLE_WRITE");
+    }
+    const readReference = reference.filter((t) => t !== writeTarget);
+    if (readReference.length > 0) {
+      throw invalid(
+        `a write to ${writeTarget} that reads reference table ${readReference.join(", ")} would read each node's copy, which may lag behind its primary, and replicas could diverge; read it first and pass the values`,
+        "REFERENCE_TABLE_IN_WRITE",
+      );
+    }
+  }
+  checkColocated(sharded.map(layoutOf));
+
+  const driving = layoutOf(writeTarget ?? sharded[0] ?? analysis.tables[0]!);
   const notes: string[] = [];
-  if (shards.length === 0) {
+  let positions: number[];
+  if (sharded.length === 0) {
+    positions = [0];
+    notes.push(`reference table${analysis.tables.length > 1 ? "s" : ""} ${analysis.tables.join(", ")}: one shard, read on its primary`);
+  } else {
+    positions = shardPositions(input, sharded, layoutOf, notes);
+  }
+  if (positions.length === 0) {
     // A contradiction matches no row; one shard still answers, so the result has its columns.
-    shards = layout.shards.slice(0, 1);
+    positions = [0];
     notes.push("the WHERE clause matches no shard key; asking one shard for the (empty) result");
   }
-  notes.push(describePredicate(predicate.kind, shards.length, layout.shards.length, layout.table));
-  const targets = shards.map((shard) => target(shard, snapshot, { sql: input.sql, params: input.params }));
-  let merge: router.MergePlan | undefined;
-  if (analysis.kind === "select" && targets.length > 1) {
-    merge = planMerge(analysis, layout.table);
-    notes.push("merge: concatenate the rows of every shard");
+  const colocated = sharded.filter((t) => t !== driving.table).map(layoutOf);
+  const referenced = reference.filter((t) => t !== driving.table).map(layoutOf);
+  if (colocated.length > 0) {
+    notes.push(`co-located join of ${[driving.table, ...colocated.map((l) => l.table)].join(", ")} (group ${driving.policy.colocationGroup || driving.table}) on their shard keys: each shard pair joins on its own nodes`);
   }
+  if (referenced.length > 0) {
+    notes.push(`reference table${referenced.length > 1 ? "s" : ""} ${referenced.map((l) => l.table).join(", ")} read from the copy on each target's node`);
+  }
+
+  let statement: { sql: string; params: readonly SqlValue[] } = { sql: input.sql, params: input.params };
+  let merge: router.MergePlan | undefined;
+  if (analysis.kind === "select" && positions.length > 1) {
+    const planned = planMerge({
+      sql: input.sql,
+      params: input.params,
+      analysis,
+      layoutOf,
+      requiredOccurrences: shardedOccurrences(analysis, (t) => sharded.includes(t)).required,
+      shardCount: positions.length,
+    });
+    merge = planned.merge;
+    statement = planned.statement;
+    notes.push(...planned.notes);
+  }
+  const targets = positions.map((position) => {
+    const shard = driving.shards[position]!;
+    const built = target(shard, snapshot, statement);
+    built.colocatedShards = colocated.map((layout) => shardRef(layout.shards[position]!));
+    built.referenceShards = referenced.map((layout) => {
+      const copy = layout.shards[0]!;
+      const missing = shard.replicaNodeIds.filter((node) => !copy.replicaNodeIds.includes(node));
+      if (missing.length > 0) {
+        throw new MyceliumError(
+          "FAILED_PRECONDITION",
+          `reference table ${layout.table} has no copy on node ${missing.join(", ")}, which holds shard ${shard.shardId}; wait until it is placed there (it belongs on every eligible node)`,
+          { reason: "REFERENCE_NOT_LOCAL", details: { table: layout.table, shardId: shard.shardId } },
+        );
+      }
+      return shardRef(copy);
+    });
+    return built;
+  });
   return router.RoutePlan.create({
     kind: statementKind(analysis.kind),
     tables: analysis.tables,
@@ -78,7 +155,55 @@ export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): rout
     isWrite: analysis.isWrite,
     fingerprint: analysis.fingerprint,
     notes,
+    referenceTables: referenced.map((layout) => layout.table),
+    colocationGroup: colocated.length > 0 ? driving.policy.colocationGroup || driving.table : "",
   });
+}
+
+/**
+ * The positions in the co-location group's shard list the statement must run on. When every sharded
+ * table's rows are on one position, that one; otherwise the sharded occurrences must be joined on their
+ * shard keys, and the positions are those every required occurrence may touch (their intersection).
+ */
+function shardPositions(input: PlanInput, sharded: readonly string[], layoutOf: (table: string) => TableLayout, notes: string[]): number[] {
+  const { analysis, params } = input;
+  const union = new Set<number>();
+  for (const table of sharded) {
+    const layout = layoutOf(table);
+    const predicate = shardKeyPredicate(analysis, table, layout.policy.shardKeys, params);
+    const ids = new Set(layout.shardsFor(predicate).map((shard) => shard.shardId));
+    layout.shards.forEach((shard, i) => ids.has(shard.shardId) && union.add(i));
+    if (sharded.length === 1) notes.push(describePredicate(predicate.kind, ids.size, layout.shards.length, table));
+  }
+  if (union.size <= 1) return [...union];
+  const occurrences = shardedOccurrences(analysis, (t) => sharded.includes(t));
+  const problem = keyJoinProblem(analysis, occurrences.all, layoutOf);
+  if (problem) {
+    const nested = problem.startsWith("a subquery");
+    throw invalid(
+      `this statement needs ${union.size} shards, but ${problem}; ${nested ? "restrict every table to one shard with its shard key, or run the subquery first" : "join co-located tables on equal shard keys, or query the tables separately"}`,
+      nested ? "SUBQUERY_ACROSS_SHARDS" : "JOIN_NOT_ON_SHARD_KEY",
+    );
+  }
+  let positions: Set<number>;
+  if (occurrences.required.length > 0) {
+    positions = new Set(union);
+    for (const i of occurrences.required) {
+      const touched = occurrencePositions(analysis, i, layoutOf(analysis.occurrences[i]!.table), params);
+      for (const p of positions) if (!touched.has(p)) positions.delete(p);
+    }
+  } else {
+    positions = union;
+  }
+  if (sharded.length > 1 || occurrences.all.length > 1) {
+    const total = layoutOf(sharded[0]!).shards.length;
+    notes.push(`shard keys joined across ${occurrences.all.length} table occurrences → ${positions.size} of ${total} shard positions`);
+  }
+  return [...positions].sort((a, b) => a - b);
+}
+
+function shardRef(shard: common.ShardInfo): common.ShardRef {
+  return common.ShardRef.create({ shardId: shard.shardId, epoch: shard.epoch });
 }
 
 function planDdl(input: PlanInput, snapshot: RoutingSnapshot): router.RoutePlan {
@@ -169,27 +294,6 @@ function planInsert(input: PlanInput, layout: TableLayout, snapshot: RoutingSnap
         : `${keys.length} rows split over ${entries.length} shards`,
     ],
   });
-}
-
-/** Scatter reads: only what concatenation answers exactly is allowed until the merger lands. */
-function planMerge(analysis: Analysis, table: string): router.MergePlan {
-  const select = analysis.select!;
-  const unmergeable: string[] = [];
-  if (select.hasAggregate) unmergeable.push("aggregates");
-  if (select.groupBy.length > 0) unmergeable.push("GROUP BY");
-  if (select.distinct) unmergeable.push("DISTINCT");
-  if (select.orderBy.length > 0) unmergeable.push("ORDER BY");
-  if (select.limit || select.offset) unmergeable.push("LIMIT/OFFSET");
-  if (select.hasWindow) unmergeable.push("window functions");
-  if (select.hasUnion) unmergeable.push("UNION");
-  if (select.hasSubquery) unmergeable.push("subqueries");
-  if (unmergeable.length > 0) {
-    throw invalid(
-      `this query reads every shard of ${table} and uses ${unmergeable.join(", ")}, which cannot be merged across shards yet; restrict it to one shard with the shard key`,
-      "UNMERGEABLE",
-    );
-  }
-  return router.MergePlan.create({});
 }
 
 function target(shard: common.ShardInfo, snapshot: RoutingSnapshot, statement: { sql: string; params: readonly SqlValue[] }): router.ShardTarget {
