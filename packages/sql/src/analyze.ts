@@ -212,6 +212,8 @@ export function printExpr(node: PgNode | undefined, dialect: Dialect): string {
     }
     case "SQLValueFunction":
       return String(b.op).replace(/^SVFOP_/, "").toLowerCase();
+    case "CollateClause":
+      return `${printExpr(b.arg, dialect)} COLLATE ${((b.collname ?? []) as PgNode[]).map((n) => ident(str(n) ?? "")).join(".")}`;
     default:
       return jsonWithoutLocations(node);
   }

@@ -82,7 +82,7 @@ export function planMerge(input: MergeInput): PlannedMerge {
         ...(shardLimit === undefined ? {} : { limit: shardLimit === null ? null : toLimitNumber(shardLimit) }),
       });
     } catch (error) {
-      if (error instanceof SqlError && error.code === "UNSUPPORTED") throw refuse("this query", lowerFirst(error.message));
+      if (error instanceof SqlError && error.code === "UNSUPPORTED") throw refuse("this query", `the rewrite for the shards refused it (${error.message})`);
       throw error;
     }
   }
@@ -129,7 +129,7 @@ export function planMerge(input: MergeInput): PlannedMerge {
   // Notes for `mycelium explain`.
   if (combine) {
     const keys = shape.groupBy.length > 0 ? `group by (${shape.groupBy.join(", ")})` : "one group";
-    const kinds = [...new Set(shape.columns.flatMap((c) => (c.aggregate ? [c.aggregate.toUpperCase()] : [])))];
+    const kinds = [...new Set(merge.columns.flatMap((c) => (c.aggregate === router.AggregateKind.AGGREGATE_KIND_NONE ? [] : [router.aggregateKindToJSON(c.aggregate).replace("AGGREGATE_KIND_", "")])))];
     notes.push(`merge: ${keys}, combining ${kinds.length ? kinds.join(", ") : "the group keys"}${kinds.includes("AVG") ? " (AVG as SUM / COUNT)" : ""} from every shard`);
     if (merge.having) notes.push("merge: HAVING evaluated on the combined groups (removed from the shard statements)");
   } else if (localGroups) {
@@ -154,10 +154,6 @@ function alternative(what: string): string {
   if (what.startsWith("COUNT(DISTINCT")) return "GROUP BY the shard key, or count in the client";
   if (what.startsWith("HAVING")) return "filter the groups in the client";
   return "compute it in the client from a simpler query";
-}
-
-function lowerFirst(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 /** LIMIT / OFFSET as written, resolved with the parameters; null when absent (or NULL in PostgreSQL, meaning none). */
@@ -295,7 +291,7 @@ function checkOrdering(shape: SelectShape, input: MergeInput, combine: boolean, 
   }
   if (combine) {
     for (const key of shape.groupBy) compared.push({ expression: key, role: "GROUP BY" });
-    for (const column of shape.columns) if (column.aggregate === "min" || column.aggregate === "max") compared.push({ expression: column.expression, aggregate: column.aggregate, role: column.aggregate.toUpperCase() });
+    for (const column of shape.columns) if (column.aggregate === "min" || column.aggregate === "max") compared.push({ expression: column.expression, aggregate: column.aggregate, role: "output column" });
     for (const a of havingAggregates(shape.havingCondition)) compared.push({ expression: a.text, aggregate: a.aggregate, role: "HAVING" });
   }
   if (shape.distinct) {
@@ -307,7 +303,7 @@ function checkOrdering(shape: SelectShape, input: MergeInput, combine: boolean, 
   }
   if (compared.length === 0) return;
 
-  const collations = [...input.analysis.fingerprint.matchAll(/\bcollate\s+"?([a-z0-9_]+)"?/g)].map((m) => m[1]!);
+  const collations = [...input.analysis.fingerprint.matchAll(/\bcollate\s+["`[]?([a-z0-9_]+)/gi)].map((m) => m[1]!.toLowerCase());
   const odd = collations.find((c) => !binaryCollations.has(c));
   if (odd) throw refuse(`COLLATE ${odd}`, "the merger orders text by code point (BINARY / \"C\") only");
   for (const table of input.analysis.tables) {
@@ -335,7 +331,8 @@ const postgresSumAsNumber = /^(smallint|integer|int|int2|int4|smallserial|serial
 
 function postgresOrderProblem(expression: string, aggregate: Aggregate | undefined, combine: boolean, input: MergeInput): string | null {
   if (aggregate === "count") return null;
-  let argument = expression;
+  // COLLATE "C" / "POSIX" is the code-point order the merger uses.
+  let argument = expression.replace(/ COLLATE "?(c|posix|binary)"?$/i, "");
   if (aggregate) {
     const call = /^[a-z_]+\((.*)\)$/.exec(expression);
     if (!call) return "its type is not known when planning";

@@ -91,7 +91,10 @@ export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): rout
   }
   checkColocated(sharded.map(layoutOf));
 
-  const driving = layoutOf(writeTarget ?? sharded[0] ?? analysis.tables[0]!);
+  // Reads of reference tables only run where the smallest of them is, so every other one is there too.
+  const driving = layoutOf(
+    writeTarget ?? sharded[0] ?? [...reference].sort((a, b) => layoutOf(a).shards[0]!.replicaNodeIds.length - layoutOf(b).shards[0]!.replicaNodeIds.length)[0]!,
+  );
   const notes: string[] = [];
   let positions: number[];
   if (sharded.length === 0) {
@@ -108,7 +111,7 @@ export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): rout
   const colocated = sharded.filter((t) => t !== driving.table).map(layoutOf);
   const referenced = reference.filter((t) => t !== driving.table).map(layoutOf);
   if (colocated.length > 0) {
-    notes.push(`co-located join of ${[driving.table, ...colocated.map((l) => l.table)].join(", ")} (group ${driving.policy.colocationGroup || driving.table}) on their shard keys: each shard pair joins on its own nodes`);
+    notes.push(`co-located tables ${[driving.table, ...colocated.map((l) => l.table)].join(", ")} (group ${driving.policy.colocationGroup || driving.table}): shard i of each is on the same nodes, so each target reads its partners there`);
   }
   if (referenced.length > 0) {
     notes.push(`reference table${referenced.length > 1 ? "s" : ""} ${referenced.map((l) => l.table).join(", ")} read from the copy on each target's node`);
@@ -178,6 +181,12 @@ function shardPositions(input: PlanInput, sharded: readonly string[], layoutOf: 
   if (union.size <= 1) return [...union];
   const occurrences = shardedOccurrences(analysis, (t) => sharded.includes(t));
   const problem = keyJoinProblem(analysis, occurrences.all, layoutOf);
+  if (problem && analysis.select?.hasUnion) {
+    throw invalid(
+      `UNION / INTERSECT / EXCEPT cannot be answered across ${union.size} shards: each shard would combine only its own rows; restrict every arm to one shard with its shard key, or run the arms separately`,
+      "UNMERGEABLE",
+    );
+  }
   if (problem) {
     const nested = problem.startsWith("a subquery");
     throw invalid(
