@@ -190,14 +190,58 @@ export class TransactionManager {
         throw error;
       }
     }
-    const txId = this.begin(0, true);
-    const results: common.ResultSet[] = [];
     try {
-      for (let i = 0; i < statements.length; i++) {
-        results.push(await this.serialized(txId, (entry) => this.executeInTransaction(entry, statements[i]!, plans[i]!)));
+      return await this.executeGrouped(statements, plans);
+    } catch (error) {
+      // Nothing of an aborted attempt remains, so a shard that moved meanwhile costs one more routing.
+      if (!isStaleEpoch(error)) throw error;
+      this.metrics.reroutes.inc();
+      return this.executeGrouped(statements, await Promise.all(statements.map((s) => this.route(s))));
+    }
+  }
+
+  /**
+   * A known set of statements over several shards. Statements on different shards cannot see each
+   * other, so only the order within each shard matters: each shard's statements go in one call, and
+   * shards are visited in sorted order — transactions that all lock in one order cannot deadlock.
+   */
+  private async executeGrouped(statements: common.Statement[], plans: router.RoutePlan[]): Promise<{ txId: string; results: common.ResultSet[] }> {
+    const groups = new Map<string, { target: router.ShardTarget; items: Array<{ index: number; statement: common.Statement; write: boolean }> }>();
+    plans.forEach((plan, index) => {
+      for (const target of plan.targets) {
+        const shardId = target.shard!.shardId;
+        const group = groups.get(shardId) ?? { target, items: [] };
+        group.items.push({ index, statement: target.statement!, write: plan.isWrite });
+        groups.set(shardId, group);
+      }
+    });
+    const txId = this.begin(0, true);
+    try {
+      const parts: common.ResultSet[][] = plans.map(() => []);
+      for (const shardId of [...groups.keys()].sort()) {
+        const { target, items } = groups.get(shardId)!;
+        const written = items.some((item) => item.write);
+        await this.serialized(txId, async (entry) => {
+          entry.record.touch(participantOf(target, written, true));
+          const response = await this.callNode(target.primaryAddress, (node, deadlineMs) =>
+            node.execute(
+              nodeagent.ExecuteRequest.create({
+                txId,
+                shard: target.shard,
+                statements: items.map((item) => item.statement),
+                mode: nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION,
+                readOnly: !written,
+                lockingRead: true,
+                idleTimeoutMs: entry.timeoutMs + this.options.limits.prepareTimeoutMs,
+              }),
+              { deadlineMs },
+            ),
+          );
+          items.forEach((item, i) => parts[item.index]!.push(response.results[i]!));
+        });
       }
       await this.serialized(txId, (entry) => this.finishCommit(entry), { finishing: true });
-      return { txId, results };
+      return { txId, results: plans.map((plan, i) => this.combine(plan, parts[i]!)) };
     } catch (error) {
       const entry = this.active.get(txId);
       if (entry) await this.abort(entry, describe(error));
@@ -293,17 +337,36 @@ export class TransactionManager {
           throw new MyceliumError("ABORTED", (error as Error).message, { reason: "SHARD_MOVED" });
         }
       }
-      const settled = await Promise.allSettled(
-        current.targets.map((target) =>
-          this.runOnShard(target, {
-            mode: nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION,
-            txId: entry.record.txId,
-            readOnly: !current.isWrite,
-            lockingRead: !current.isWrite && entry.lockingReads,
-            idleTimeoutMs: entry.timeoutMs + this.options.limits.prepareTimeoutMs,
-          }),
-        ),
-      );
+      const run = (target: router.ShardTarget) =>
+        this.runOnShard(target, {
+          mode: nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION,
+          txId: entry.record.txId,
+          readOnly: !current.isWrite,
+          lockingRead: !current.isWrite && entry.lockingReads,
+          idleTimeoutMs: entry.timeoutMs + this.options.limits.prepareTimeoutMs,
+        });
+      let settled: PromiseSettledResult<common.ResultSet[]>[];
+      if (locking && current.targets.length > 1) {
+        // Locks are taken one shard at a time in sorted order (see executeGrouped), so a statement over
+        // many shards cannot deadlock with others that do the same.
+        const order = current.targets.map((target, index) => ({ target, index })).sort((a, b) => (a.target.shard!.shardId < b.target.shard!.shardId ? -1 : 1));
+        settled = new Array(current.targets.length);
+        let failed = false;
+        for (const { target, index } of order) {
+          if (failed) {
+            settled[index] = { status: "rejected", reason: new MyceliumError("ABORTED", "an earlier shard failed") };
+            continue;
+          }
+          try {
+            settled[index] = { status: "fulfilled", value: await run(target) };
+          } catch (reason) {
+            settled[index] = { status: "rejected", reason };
+            failed = true;
+          }
+        }
+      } else {
+        settled = await Promise.allSettled(current.targets.map(run));
+      }
       const failures = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
       if (failures.length > 0) {
         const stale = failures.every(isStaleEpoch);
