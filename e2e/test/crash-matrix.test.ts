@@ -115,3 +115,20 @@ test.each(cases)("crash at $point → $outcome on every shard, nothing left prep
   ]);
   expect(await balances()).toEqual([expected[0] - 1, expected[1] + 1]);
 });
+
+test("a participant that does not answer Prepare within PREPARE_TIMEOUT: the transaction aborts everywhere", async () => {
+  const before = await balances();
+  const tx = await admin.begin();
+  await tx.execute("UPDATE accounts SET balance = balance - 3 WHERE id = ?", [pair.a]);
+  await tx.execute("UPDATE accounts SET balance = balance + 3 WHERE id = ?", [pair.b]);
+  await cluster.kill(pair.bNode, "SIGSTOP");
+  try {
+    await expect(tx.commit()).rejects.toMatchObject({ code: "ABORTED", reason: "PREPARE_FAILED" });
+  } finally {
+    await cluster.kill(pair.bNode, "SIGCONT");
+  }
+  await eventually(async () => {
+    expect(await balances()).toEqual(before);
+    expect(await preparedEverywhere()).toBe(0);
+  }, { timeoutMs: resolutionBoundMs, intervalMs: 250 });
+});

@@ -138,17 +138,25 @@ export class NodeAgent {
     }
     const current = entry;
     this.touch(key, current);
-    const run = current.queue.then(async () => {
-      const results: StatementResult[] = [];
-      for (const statement of statements) results.push(await current.tx.execute(statement.sql, statement.params));
-      return results;
-    });
-    current.queue = run.catch(() => undefined);
     try {
-      return await run;
+      return await this.enqueue(current, async () => {
+        const results: StatementResult[] = [];
+        for (const statement of statements) results.push(await current.tx.execute(statement.sql, statement.params));
+        return results;
+      });
     } finally {
       this.touch(key, current);
     }
+  }
+
+  /**
+   * Run `operation` after everything already queued on this transaction here: statements, prepare,
+   * commit, abort and the idle timeout never overlap (an abort arriving during a prepare waits for it).
+   */
+  private enqueue<T>(entry: OpenTransaction, operation: () => Promise<T>): Promise<T> {
+    const run = entry.queue.then(operation);
+    entry.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** (Re)arm the idle timer: a transaction the coordinator forgot is rolled back, releasing the shard. */
@@ -159,10 +167,13 @@ export class NodeAgent {
       return;
     }
     entry.idleTimer = setTimeout(() => {
-      if (entry.tx.state === "prepared") return;
-      this.metrics.idleAborts.inc();
-      this.log.warn({ txId: entry.tx.txId, shardId: entry.tx.shardId, idleMs: entry.idleTimeoutMs }, "rolling back idle transaction");
-      void this.finish(key, entry, "aborted");
+      void this.enqueue(entry, async () => {
+        // A prepare may have run meanwhile: a prepared transaction waits for its decision instead.
+        if (entry.tx.state === "prepared" || this.open.get(key) !== entry) return;
+        this.metrics.idleAborts.inc();
+        this.log.warn({ txId: entry.tx.txId, shardId: entry.tx.shardId, idleMs: entry.idleTimeoutMs }, "rolling back idle transaction");
+        await this.finish(key, entry, "aborted");
+      });
     }, entry.idleTimeoutMs);
     entry.idleTimer.unref();
   }
@@ -189,27 +200,31 @@ export class NodeAgent {
         reason: finished ? `transaction already ${finished} on shard ${shard.shardId}` : `transaction ${txId} is not open on shard ${shard.shardId} (idle timeout or node restart)`,
       });
     }
-    try {
-      await entry.queue;
-      if (entry.tx.state === "prepared") return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
-      if (entry.tx.state !== "open") {
-        await this.finish(key, entry, "aborted");
-        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `a statement of the transaction failed on shard ${shard.shardId}` });
+    return this.enqueue(entry, async () => {
+      if (this.open.get(key) !== entry) {
+        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `transaction ${txId} ended on shard ${shard.shardId} before it could prepare` });
       }
-      await entry.tx.prepare();
-      this.faults.hit("node.after-prepare");
-      if (entry.idleTimer) clearTimeout(entry.idleTimer);
-      entry.idleTimer = null;
-      this.metrics.participant.inc({ operation: "prepare", outcome: "yes" });
-      // "Crash right after voting yes": give the answer a moment to leave, then die.
-      setTimeout(() => this.faults.hit("node.after-vote"), 20);
-      return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
-    } catch (error) {
-      this.metrics.participant.inc({ operation: "prepare", outcome: "error" });
-      this.log.warn({ err: error, txId, shardId: shard.shardId }, "prepare failed; voting no");
-      await this.finish(key, entry, "aborted");
-      return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `prepare failed on shard ${shard.shardId}: ${(error as Error).message}` });
-    }
+      try {
+        if (entry.tx.state === "prepared") return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
+        if (entry.tx.state !== "open") {
+          await this.finish(key, entry, "aborted");
+          return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `a statement of the transaction failed on shard ${shard.shardId}` });
+        }
+        await entry.tx.prepare();
+        this.faults.hit("node.after-prepare");
+        if (entry.idleTimer) clearTimeout(entry.idleTimer);
+        entry.idleTimer = null;
+        this.metrics.participant.inc({ operation: "prepare", outcome: "yes" });
+        // "Crash right after voting yes": give the answer a moment to leave, then die.
+        setTimeout(() => this.faults.hit("node.after-vote"), 20);
+        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
+      } catch (error) {
+        this.metrics.participant.inc({ operation: "prepare", outcome: "error" });
+        this.log.warn({ err: error, txId, shardId: shard.shardId }, "prepare failed; voting no");
+        await this.finish(key, entry, "aborted");
+        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `prepare failed on shard ${shard.shardId}: ${(error as Error).message}` });
+      }
+    });
   }
 
   /** Commit this node's part: one-phase if open, second phase if prepared. Idempotent. */
@@ -220,13 +235,15 @@ export class NodeAgent {
     const entry = this.open.get(key);
     try {
       if (entry) {
-        await entry.queue;
-        if (entry.tx.state === "failed") {
-          await this.finish(key, entry, "aborted");
-          throw new MyceliumError("ABORTED", `a statement of transaction ${txId} failed on shard ${shard.shardId}; it was rolled back`, { reason: "STATEMENT_FAILED" });
-        }
-        await entry.tx.commit();
-        await this.finish(key, entry, "committed");
+        await this.enqueue(entry, async () => {
+          if (this.open.get(key) !== entry) throw new MyceliumError("ABORTED", `transaction ${txId} ended on shard ${shard.shardId} before the commit`, { reason: "TRANSACTION_ABORTED" });
+          if (entry.tx.state === "failed") {
+            await this.finish(key, entry, "aborted");
+            throw new MyceliumError("ABORTED", `a statement of transaction ${txId} failed on shard ${shard.shardId}; it was rolled back`, { reason: "STATEMENT_FAILED" });
+          }
+          await entry.tx.commit();
+          await this.finish(key, entry, "committed");
+        });
       } else {
         const outcome = this.outcomes.get(key);
         if (outcome === "committed") return;
@@ -254,9 +271,11 @@ export class NodeAgent {
     const entry = this.open.get(key);
     try {
       if (entry) {
-        await entry.queue.catch(() => undefined);
-        await this.finish(key, entry, "aborted");
-      } else if (this.outcomes.get(key) !== "aborted") {
+        await this.enqueue(entry, async () => {
+          if (this.open.get(key) === entry) await this.finish(key, entry, "aborted");
+        });
+      } else {
+        // Ask the store even when we remember an abort: it is the authority on what is prepared.
         await this.options.store.abortPrepared(shard.shardId, txId);
         this.outcomes.remember(key, "aborted");
       }
