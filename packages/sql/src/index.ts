@@ -33,6 +33,7 @@ export { resolveValue, compareValues } from "./values";
 export { toDialectSql, bindParameters } from "./dialect";
 export {
   splitInsert,
+  splitInsertRows,
   widenLimit,
   expandAvg,
   rewriteForMerge,

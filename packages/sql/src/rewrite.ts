@@ -116,17 +116,18 @@ function prepare(sql: string, options: RewriteOptions & { analysis?: Analysis })
  * The INSERT with only the VALUES rows at `rowIndexes` (0-based, kept in the original order), and the
  * parameters those rows (and the rest of the statement) use. Used to split a multi-row INSERT per shard.
  */
-export function splitInsert(sql: string, rowIndexes: readonly number[], options: RewriteOptions): RewriteResult {
+export function splitInsert(sql: string, rowIndexes: readonly number[], options: RewriteOptions & { analysis?: Analysis }): RewriteResult {
+  return splitInsertRows(sql, [rowIndexes], options)[0]!;
+}
+
+/**
+ * `splitInsert` for several parts at once (one per shard), reading the statement once: part i is the INSERT
+ * with the rows `parts[i]`. Pass the statement's `analysis` when you have it.
+ */
+export function splitInsertRows(sql: string, parts: ReadonlyArray<readonly number[]>, options: RewriteOptions & { analysis?: Analysis }): RewriteResult[] {
   const { analysis, splicer } = prepare(sql, options);
   const rows = analysis.insert?.rows;
   if (!rows) throw new SqlError("UNSUPPORTED", "splitInsert needs an INSERT ... VALUES statement");
-  const wanted = [...new Set(rowIndexes)].sort((a, b) => a - b);
-  if (wanted.length === 0) throw new SqlError("UNSUPPORTED", "splitInsert needs at least one row");
-  for (const index of wanted) {
-    if (!Number.isInteger(index) || index < 0 || index >= rows.length) {
-      throw new SqlError("UNSUPPORTED", `row index ${index} is out of range: the INSERT has ${rows.length} rows`);
-    }
-  }
   const values = splicer.findWord("values");
   if (values === -1) throw new SqlError("UNSUPPORTED", "VALUES keyword not found");
   const groups: Array<[number, number]> = [];
@@ -144,13 +145,22 @@ export function splitInsert(sql: string, rowIndexes: readonly number[], options:
   if (groups.length !== rows.length) {
     throw new SqlError("UNSUPPORTED", `found ${groups.length} VALUES rows in the text but the parser found ${rows.length}`);
   }
-  const pieces: Piece[] = [{ from: 0, to: values + 1 }];
-  wanted.forEach((index, n) => {
-    if (n > 0) pieces.push(",");
-    pieces.push({ from: groups[index]![0], to: groups[index]![1] });
+  return parts.map((rowIndexes) => {
+    const wanted = [...new Set(rowIndexes)].sort((a, b) => a - b);
+    if (wanted.length === 0) throw new SqlError("UNSUPPORTED", "splitInsert needs at least one row");
+    for (const index of wanted) {
+      if (!Number.isInteger(index) || index < 0 || index >= rows.length) {
+        throw new SqlError("UNSUPPORTED", `row index ${index} is out of range: the INSERT has ${rows.length} rows`);
+      }
+    }
+    const pieces: Piece[] = [{ from: 0, to: values + 1 }];
+    wanted.forEach((index, n) => {
+      if (n > 0) pieces.push(",");
+      pieces.push({ from: groups[index]![0], to: groups[index]![1] });
+    });
+    pieces.push({ from: i, to: splicer.body.length });
+    return splicer.build(pieces, options.params);
   });
-  pieces.push({ from: i, to: splicer.body.length });
-  return splicer.build(pieces, options.params);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -74,13 +74,7 @@ export function planMerge(input: MergeInput): PlannedMerge {
   let rewrite: MergeRewrite | null = null;
   if (needsRewrite) {
     try {
-      rewrite = rewriteForMerge(input.sql, {
-        dialect,
-        params: input.params,
-        analysis,
-        combineAggregates: combine,
-        ...(shardLimit === undefined ? {} : { limit: shardLimit === null ? null : toLimitNumber(shardLimit) }),
-      });
+      rewrite = cachedRewrite(input.sql, input.params, analysis, combine, shardLimit === undefined ? undefined : shardLimit === null ? null : toLimitNumber(shardLimit));
     } catch (error) {
       if (error instanceof SqlError && error.code === "UNSUPPORTED") throw refuse("this query", `the rewrite for the shards refused it (${error.message})`);
       throw error;
@@ -148,6 +142,27 @@ export function planMerge(input: MergeInput): PlannedMerge {
   }
   if (hidden > 0) notes.push(`merge: ${hidden} hidden column${hidden === 1 ? "" : "s"} (${[...new Set(rewrite!.hidden.map((h) => h.role.replace("_", " ")))].join(", ")}) dropped from the answer`);
   return { merge, statement: rewrite ? { sql: rewrite.sql, params: rewrite.params } : { sql: input.sql, params: input.params }, notes };
+}
+
+/**
+ * The rewrite depends on the text, the dialect and the new LIMIT, not on parameter values (which it only
+ * reorders), so the shape is kept and the parameters re-applied: a scatter statement is rewritten once,
+ * not on every execution. Bounded (least recently used first out).
+ */
+const rewriteCacheEntriesMax = 2000;
+const rewriteCache = new Map<string, MergeRewrite>();
+
+function cachedRewrite(sql: string, params: readonly SqlValue[], analysis: Analysis, combine: boolean, limit: number | null | undefined): MergeRewrite {
+  const key = `${analysis.dialect}${combine ? 1 : 0}${limit === undefined ? "k" : limit === null ? "n" : limit}\u0000${sql}`;
+  let shape = rewriteCache.get(key);
+  if (shape) {
+    rewriteCache.delete(key);
+  } else {
+    shape = rewriteForMerge(sql, { dialect: analysis.dialect, params, analysis, combineAggregates: combine, ...(limit === undefined ? {} : { limit }) });
+    if (rewriteCache.size >= rewriteCacheEntriesMax) rewriteCache.delete(rewriteCache.keys().next().value!);
+  }
+  rewriteCache.set(key, shape);
+  return { ...shape, params: shape.parameterIndexes.map((i) => params[i]!) };
 }
 
 function alternative(what: string): string {

@@ -1,6 +1,6 @@
 import { common, router, toValue } from "@mycelium/proto";
 import { MyceliumError } from "@mycelium/rpc";
-import { insertRowKeys, shardKeyPredicate, splitInsert, SqlError, type Analysis, type SqlValue } from "@mycelium/sql";
+import { insertRowKeys, shardKeyPredicate, splitInsertRows, SqlError, type Analysis, type SqlValue } from "@mycelium/sql";
 import { checkColocated, isReferenceTable, keyJoinProblem, occurrencePositions, shardedOccurrences } from "./colocation";
 import { planMerge } from "./merge-planner";
 import type { TableLayout } from "./table-layout";
@@ -285,12 +285,10 @@ function planInsert(input: PlanInput, layout: TableLayout, snapshot: RoutingSnap
     rowsByShard.set(shard.shardId, entry);
   });
   const entries = [...rowsByShard.values()];
-  const targets = entries.map(({ shard, rows }) => {
-    const statement = entries.length === 1
-      ? { sql: input.sql, params: input.params }
-      : splitInsert(input.sql, rows, { dialect: input.analysis.dialect, params: input.params });
-    return target(shard, snapshot, statement);
-  });
+  const parts = entries.length === 1
+    ? [{ sql: input.sql, params: input.params }]
+    : splitInsertRows(input.sql, entries.map((entry) => entry.rows), { dialect: input.analysis.dialect, params: input.params, analysis: input.analysis });
+  const targets = entries.map(({ shard }, i) => target(shard, snapshot, parts[i]!));
   return router.RoutePlan.create({
     kind: router.StatementKind.STATEMENT_KIND_INSERT,
     tables: [layout.table],
