@@ -8,6 +8,7 @@ import {
   loadSqlParser,
   rewriteForMerge,
   splitInsert,
+  splitInsertRows,
   toDialectSql,
   widenLimit,
   type MergeRewrite,
@@ -33,6 +34,19 @@ describe("splitInsert", () => {
     expect(() => splitInsert("INSERT INTO t SELECT * FROM u", [0], { dialect: "sqlite", params: [] })).toThrow(expect.objectContaining({ code: "UNSUPPORTED" }));
     expect(() => splitInsert("INSERT INTO t (k) VALUES (1)", [1], { dialect: "sqlite", params: [] })).toThrow(/row index 1 is out of range: the INSERT has 1 rows/);
     expect(() => splitInsert("INSERT INTO t (k) VALUES (?)", [0], { dialect: "sqlite", params: [] })).toThrow(expect.objectContaining({ code: "PARAMETER_MISMATCH" }));
+  });
+});
+
+describe("splitInsertRows", () => {
+  test("splits into several parts from one reading, each with its own parameters", () => {
+    const sql = "INSERT INTO t (k, v) VALUES (?, 'a'), (2, ?), (?, ?) ON CONFLICT (k) DO UPDATE SET v = ?";
+    const params = [1, "b", 3, "c", "z"];
+    const parts = splitInsertRows(sql, [[0, 2], [1]], { dialect: "sqlite", params, analysis: analyze(sql, { dialect: "sqlite" }) });
+    expect(parts.map((p) => [p.sql, p.params])).toEqual([
+      ["INSERT INTO t (k, v) VALUES (?, 'a'), (?, ?) ON CONFLICT (k) DO UPDATE SET v = ?", [1, 3, "c", "z"]],
+      ["INSERT INTO t (k, v) VALUES (2, ?) ON CONFLICT (k) DO UPDATE SET v = ?", ["b", "z"]],
+    ]);
+    expect(parts[0]).toEqual(splitInsert(sql, [0, 2], { dialect: "sqlite", params }));
   });
 });
 

@@ -61,3 +61,19 @@ describe("targets", () => {
     expect([error.code, error.reason, error.message]).toEqual(["UNAVAILABLE", "NO_PRIMARY", "shard users-0001 has no reachable primary (node n2 is not registered)"]);
   });
 });
+
+describe("range keys order text like SQLite (code points)", () => {
+  test("a key above U+FFFF sorts after U+E000, so range pruning finds it", () => {
+    const layout = fixtureLayout({
+      ...spec("events"),
+      table: "names",
+      ddl: "CREATE TABLE names (k TEXT PRIMARY KEY)",
+      policy: { shardKeys: ["k"], shardFunction: common.ShardFunction.SHARD_FUNCTION_RANGE, rangeSharding: true, rangeSplitPoints: ["\uE000", "😀"].map((v) => toValue(v)) },
+      shards: 3,
+      placement: [["n1"], ["n2"], ["n3"]],
+    });
+    expect(layout.shardForKey(["\uE001"]).index).toBe(1);
+    expect(layout.shardForKey(["😀x"]).index).toBe(2);
+    expect(layout.shardsFor({ kind: "ranges", ranges: [{ upper: { value: "😀", inclusive: false } }] }).map((s) => s.index)).toEqual([0, 1]);
+  });
+});

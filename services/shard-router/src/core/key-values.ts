@@ -65,6 +65,27 @@ export function compareKeyValues(a: SqlValue, b: SqlValue): number {
     }
     return (na as number) - (nb as number);
   }
-  if (ra === 2) return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
+  if (ra === 2) return compareCodePoints(a as string, b as string);
   return Buffer.compare(Buffer.from(a as Uint8Array), Buffer.from(b as Uint8Array));
+}
+
+/**
+ * Text in code point order, which is SQLite's BINARY order (UTF-8 bytes). JavaScript's `<` compares UTF-16
+ * units and puts U+E000..U+FFFF above characters beyond U+FFFF, which would misplace range-sharded keys.
+ */
+function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return rankUnit(x) - rankUnit(y);
+  }
+  return a.length - b.length;
+}
+
+function rankUnit(unit: number): number {
+  if (unit >= 0xe000) return unit - 0x800;
+  if (unit >= 0xd800) return unit + 0x2000;
+  return unit;
 }
