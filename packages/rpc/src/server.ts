@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { TLSSocket } from "node:tls";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -85,8 +86,11 @@ export class MyceliumServer {
   private readonly log: Logger;
   private readonly metrics;
   private stopping = false;
-  /** Parsing a certificate costs more than the rest of admission; peers keep their certificate. */
-  private readonly identities = new Map<string, Identity>();
+  /**
+   * Reading the peer certificate from the TLS socket costs more than the rest of admission, and a
+   * connection's certificate never changes: remember the identity per socket.
+   */
+  private readonly identities = new WeakMap<object, Identity>();
 
   constructor(private readonly options: ServerOptions) {
     const minVersion = parseVersion(options.minProtocolVersion);
@@ -308,19 +312,19 @@ export class MyceliumServer {
     if (this.stopping) {
       throw new MyceliumError("UNAVAILABLE", `${this.options.serviceName} is shutting down; retry on another replica`, { reason: "SHUTTING_DOWN" });
     }
-    const certificate = call.getAuthContext()?.sslPeerCertificate;
-    if (!certificate || !certificate.raw) {
-      return deny("no_certificate", new MyceliumError("UNAUTHENTICATED", "a client certificate issued by the cluster CA is required"));
-    }
-    let identity = this.identities.get(certificate.fingerprint256);
+    const socket = peerSocket(call);
+    let identity = socket ? this.identities.get(socket) : undefined;
     if (!identity) {
+      const certificate = call.getAuthContext()?.sslPeerCertificate;
+      if (!certificate || !certificate.raw) {
+        return deny("no_certificate", new MyceliumError("UNAUTHENTICATED", "a client certificate issued by the cluster CA is required"));
+      }
       try {
         identity = identityFromCertificate(certificate);
       } catch (error) {
         return deny("bad_identity", new MyceliumError("UNAUTHENTICATED", `the client certificate carries no valid Mycelium identity: ${(error as Error).message}`));
       }
-      if (this.identities.size >= 10_000) this.identities.clear();
-      this.identities.set(certificate.fingerprint256, identity);
+      if (socket) this.identities.set(socket, identity);
     }
     span.setAttribute("mycelium.caller", identity.uri);
     if (identity.networkId !== this.options.networkId) {
@@ -362,6 +366,23 @@ export class MyceliumServer {
     const reference = Math.random().toString(36).slice(2, 10);
     this.log.error({ err: error, method: name, reference }, "unexpected error in handler");
     return new MyceliumError("INTERNAL", `internal error in ${name} (reference ${reference}; details in the ${this.options.serviceName} log)`);
+  }
+}
+
+/**
+ * The TLS socket under a call, for caching per connection. This reaches into grpc-js internals
+ * (call → interceptors → HTTP/2 stream → session → socket); if they change, there is simply no cache.
+ */
+function peerSocket(call: ServerSurfaceCall): object | undefined {
+  try {
+    type Layer = { nextCall?: Layer; stream?: { session?: { socket?: unknown } } };
+    let layer = (call as unknown as { call?: Layer }).call;
+    // Interceptors wrap the base call; with none configured the base call comes directly.
+    for (let depth = 0; layer && !layer.stream && depth < 8; depth++) layer = layer.nextCall;
+    const socket = layer?.stream?.session?.socket;
+    return socket instanceof TLSSocket && socket.authorized ? socket : undefined;
+  } catch {
+    return undefined;
   }
 }
 
