@@ -112,7 +112,7 @@ async function main() {
         return planStatement({ sql: statement.sql, params, analysis }, snap);
       }),
       miss: measure((i) => {
-        const text = `${statement.sql} -- ${i}`;
+        const text = `${statement.sql} -- routed ${i}`;
         const params = statement.params(i);
         const analysis = missCache.analyze(text, { dialect: "sqlite", params });
         return planStatement({ sql: text, params, analysis }, snap);
