@@ -101,7 +101,7 @@ export function planMerge(input: MergeInput): PlannedMerge {
     );
   }
   if (combine && rewrite) {
-    merge.groupBy = rewrite.groupBy;
+    merge.groupBy = [...rewrite.groupBy];
     merge.columns = rewrite.hidden.map((column, i) =>
       router.OutputColumn.create({
         aggregate: aggregateKind(column.aggregate),
