@@ -17,118 +17,120 @@ jest.setTimeout(300_000);
 
 const resolutionBoundMs = 20_000;
 
-let cluster: TestCluster;
-let admin: MyceliumClient;
-/** Two account ids whose shards have primaries on different validators. */
-let pair: { a: number; b: number; aNode: string; bNode: string };
+describe.each(["sqlite", "postgres"] as const)("on %s nodes", (backend) => {
+  let cluster: TestCluster;
+  let admin: MyceliumClient;
+  /** Two account ids whose shards have primaries on different validators. */
+  let pair: { a: number; b: number; aNode: string; bNode: string };
 
-beforeAll(async () => {
-  cluster = await TestCluster.start({ validators: 2, miners: 1 });
-  admin = cluster.client("admin", { deadlineMs: 15_000 });
-  await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "accounts", shardKeys: ["id"], initialShardCount: 8, replicationFactor: 0.5 }) }));
-  await admin.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
-  const ids = Array.from({ length: 40 }, (_, i) => i + 1);
-  await admin.execute(`INSERT INTO accounts (id, balance) VALUES ${ids.map(() => "(?, 1000)").join(", ")}`, ids);
-  const primaries = new Map<number, string>();
-  for (const id of ids) primaries.set(id, (await admin.explain("SELECT * FROM accounts WHERE id = ?", [id])).targets[0]!.primaryNodeId);
-  const a = ids.find((id) => primaries.get(id) === primaries.get(1))!;
-  const b = ids.find((id) => primaries.get(id) !== primaries.get(1))!;
-  const name = (nodeId: string) => cluster.info.nodes.find((n) => n.nodeId === nodeId)!.name;
-  pair = { a, b, aNode: name(primaries.get(a)!), bNode: name(primaries.get(b)!) };
-});
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ validators: 2, miners: 1, backend });
+    admin = cluster.client("admin", { deadlineMs: 15_000 });
+    await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "accounts", shardKeys: ["id"], initialShardCount: 8, replicationFactor: 0.5 }) }));
+    await admin.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    await admin.execute(`INSERT INTO accounts (id, balance) VALUES ${ids.map(() => "(?, 1000)").join(", ")}`, ids);
+    const primaries = new Map<number, string>();
+    for (const id of ids) primaries.set(id, (await admin.explain("SELECT * FROM accounts WHERE id = ?", [id])).targets[0]!.primaryNodeId);
+    const a = ids.find((id) => primaries.get(id) === primaries.get(1))!;
+    const b = ids.find((id) => primaries.get(id) !== primaries.get(1))!;
+    const name = (nodeId: string) => cluster.info.nodes.find((n) => n.nodeId === nodeId)!.name;
+    pair = { a, b, aNode: name(primaries.get(a)!), bNode: name(primaries.get(b)!) };
+  });
 
-afterAll(async () => {
-  await cluster?.stop();
-});
+  afterAll(async () => {
+    await cluster?.stop();
+  });
 
-async function balances(): Promise<[number, number]> {
-  const a = await admin.execute("SELECT balance FROM accounts WHERE id = ?", [pair.a]);
-  const b = await admin.execute("SELECT balance FROM accounts WHERE id = ?", [pair.b]);
-  return [a.rows[0]![0] as number, b.rows[0]![0] as number];
-}
+  async function balances(): Promise<[number, number]> {
+    const a = await admin.execute("SELECT balance FROM accounts WHERE id = ?", [pair.a]);
+    const b = await admin.execute("SELECT balance FROM accounts WHERE id = ?", [pair.b]);
+    return [a.rows[0]![0] as number, b.rows[0]![0] as number];
+  }
 
-async function preparedEverywhere(): Promise<number> {
-  const pool = new ClientPool({ telemetry: createSilentTelemetry(), tls: cluster.cluster.layout.certificate("admin", "admin"), networkId: cluster.info.networkId, protocolVersion: "1.0.0" });
-  try {
-    let total = 0;
-    for (const node of cluster.info.nodes) {
-      const response = await pool.service(nodeagent.NodeAgentServiceService, cluster.nodeAddress(node.name)).listPrepared(nodeagent.ListPreparedRequest.create({}), { deadlineMs: 5000 });
-      total += response.transactions.length;
+  async function preparedEverywhere(): Promise<number> {
+    const pool = new ClientPool({ telemetry: createSilentTelemetry(), tls: cluster.cluster.layout.certificate("admin", "admin"), networkId: cluster.info.networkId, protocolVersion: "1.0.0" });
+    try {
+      let total = 0;
+      for (const node of cluster.info.nodes) {
+        const response = await pool.service(nodeagent.NodeAgentServiceService, cluster.nodeAddress(node.name)).listPrepared(nodeagent.ListPreparedRequest.create({}), { deadlineMs: 5000 });
+        total += response.transactions.length;
+      }
+      return total;
+    } finally {
+      pool.close();
     }
-    return total;
-  } finally {
-    pool.close();
   }
-}
 
-type Case = { point: string; process: "coordinator" | "a-node" | "b-node"; outcome: "commit" | "abort" };
+  type Case = { point: string; process: "coordinator" | "a-node" | "b-node"; outcome: "commit" | "abort" };
 
-const cases: Case[] = [
-  { point: "coordinator.after-first-prepare", process: "coordinator", outcome: "abort" },
-  { point: "coordinator.after-all-prepares", process: "coordinator", outcome: "abort" },
-  { point: "coordinator.after-decision", process: "coordinator", outcome: "commit" },
-  { point: "coordinator.after-first-commit", process: "coordinator", outcome: "commit" },
-  { point: "node.after-prepare", process: "b-node", outcome: "abort" },
-  { point: "node.after-vote", process: "b-node", outcome: "commit" },
-  { point: "node.before-commit", process: "b-node", outcome: "commit" },
-];
+  const cases: Case[] = [
+    { point: "coordinator.after-first-prepare", process: "coordinator", outcome: "abort" },
+    { point: "coordinator.after-all-prepares", process: "coordinator", outcome: "abort" },
+    { point: "coordinator.after-decision", process: "coordinator", outcome: "commit" },
+    { point: "coordinator.after-first-commit", process: "coordinator", outcome: "commit" },
+    { point: "node.after-prepare", process: "b-node", outcome: "abort" },
+    { point: "node.after-vote", process: "b-node", outcome: "commit" },
+    { point: "node.before-commit", process: "b-node", outcome: "commit" },
+  ];
 
-const resolution: Record<string, number> = {};
+  const resolution: Record<string, number> = {};
 
-afterAll(() => {
-  process.stdout.write(`crash-point resolution after the crash (ms): ${JSON.stringify(resolution)}\n`);
-});
+  afterAll(() => {
+    process.stdout.write(`crash-point resolution after the crash on ${backend} (ms): ${JSON.stringify(resolution)}\n`);
+  });
 
-test.each(cases)("crash at $point → $outcome on every shard, nothing left prepared", async ({ point, process: which, outcome }) => {
-  const name = which === "coordinator" ? "coordinator" : which === "a-node" ? pair.aNode : pair.bNode;
-  await cluster.kill(name, "SIGTERM");
-  await cluster.restart(name, { MYCELIUM_FAULT_POINTS: point });
-  const before = await balances();
+  test.each(cases)("crash at $point → $outcome on every shard, nothing left prepared", async ({ point, process: which, outcome }) => {
+    const name = which === "coordinator" ? "coordinator" : which === "a-node" ? pair.aNode : pair.bNode;
+    await cluster.kill(name, "SIGTERM");
+    await cluster.restart(name, { MYCELIUM_FAULT_POINTS: point });
+    const before = await balances();
 
-  const transfer = admin.executeTransaction([
-    { sql: "UPDATE accounts SET balance = balance - 7 WHERE id = ?", params: [pair.a] },
-    { sql: "UPDATE accounts SET balance = balance + 7 WHERE id = ?", params: [pair.b] },
-  ]);
-  const settled = await transfer.then(() => "acknowledged", (error: Error) => `failed: ${error.message}`);
-  const crashedAt = Date.now();
-  // The armed process must really have died at its point.
-  await eventually(() => {
-    const child = cluster.process(name).child;
-    if (child.exitCode === null && child.signalCode === null) throw new Error(`${name} is still running`);
-  }, { timeoutMs: 15_000 });
-  expect(cluster.process(name).child.signalCode).toBe("SIGKILL");
-  await cluster.restart(name, { MYCELIUM_FAULT_POINTS: "" });
+    const transfer = admin.executeTransaction([
+      { sql: "UPDATE accounts SET balance = balance - 7 WHERE id = ?", params: [pair.a] },
+      { sql: "UPDATE accounts SET balance = balance + 7 WHERE id = ?", params: [pair.b] },
+    ]);
+    const settled = await transfer.then(() => "acknowledged", (error: Error) => `failed: ${error.message}`);
+    const crashedAt = Date.now();
+    // The armed process must really have died at its point.
+    await eventually(() => {
+      const child = cluster.process(name).child;
+      if (child.exitCode === null && child.signalCode === null) throw new Error(`${name} is still running`);
+    }, { timeoutMs: 15_000 });
+    expect(cluster.process(name).child.signalCode).toBe("SIGKILL");
+    await cluster.restart(name, { MYCELIUM_FAULT_POINTS: "" });
 
-  const expected: [number, number] = outcome === "commit" ? [before[0] - 7, before[1] + 7] : before;
-  await eventually(async () => {
-    expect(await balances()).toEqual(expected);
-    expect(await preparedEverywhere()).toBe(0);
-  }, { timeoutMs: resolutionBoundMs, intervalMs: 250 });
-  resolution[point] = Date.now() - crashedAt;
-  // An acknowledged transfer must be a committed one.
-  if (settled === "acknowledged") expect(outcome).toBe("commit");
+    const expected: [number, number] = outcome === "commit" ? [before[0] - 7, before[1] + 7] : before;
+    await eventually(async () => {
+      expect(await balances()).toEqual(expected);
+      expect(await preparedEverywhere()).toBe(0);
+    }, { timeoutMs: resolutionBoundMs, intervalMs: 250 });
+    resolution[point] = Date.now() - crashedAt;
+    // An acknowledged transfer must be a committed one.
+    if (settled === "acknowledged") expect(outcome).toBe("commit");
 
-  // The cluster still works afterwards.
-  await admin.executeTransaction([
-    { sql: "UPDATE accounts SET balance = balance - 1 WHERE id = ?", params: [pair.a] },
-    { sql: "UPDATE accounts SET balance = balance + 1 WHERE id = ?", params: [pair.b] },
-  ]);
-  expect(await balances()).toEqual([expected[0] - 1, expected[1] + 1]);
-});
+    // The cluster still works afterwards.
+    await admin.executeTransaction([
+      { sql: "UPDATE accounts SET balance = balance - 1 WHERE id = ?", params: [pair.a] },
+      { sql: "UPDATE accounts SET balance = balance + 1 WHERE id = ?", params: [pair.b] },
+    ]);
+    expect(await balances()).toEqual([expected[0] - 1, expected[1] + 1]);
+  });
 
-test("a participant that does not answer Prepare within PREPARE_TIMEOUT: the transaction aborts everywhere", async () => {
-  const before = await balances();
-  const tx = await admin.begin();
-  await tx.execute("UPDATE accounts SET balance = balance - 3 WHERE id = ?", [pair.a]);
-  await tx.execute("UPDATE accounts SET balance = balance + 3 WHERE id = ?", [pair.b]);
-  await cluster.kill(pair.bNode, "SIGSTOP");
-  try {
-    await expect(tx.commit()).rejects.toMatchObject({ code: "ABORTED", reason: "PREPARE_FAILED" });
-  } finally {
-    await cluster.kill(pair.bNode, "SIGCONT");
-  }
-  await eventually(async () => {
-    expect(await balances()).toEqual(before);
-    expect(await preparedEverywhere()).toBe(0);
-  }, { timeoutMs: resolutionBoundMs, intervalMs: 250 });
+  test("a participant that does not answer Prepare within PREPARE_TIMEOUT: the transaction aborts everywhere", async () => {
+    const before = await balances();
+    const tx = await admin.begin();
+    await tx.execute("UPDATE accounts SET balance = balance - 3 WHERE id = ?", [pair.a]);
+    await tx.execute("UPDATE accounts SET balance = balance + 3 WHERE id = ?", [pair.b]);
+    await cluster.kill(pair.bNode, "SIGSTOP");
+    try {
+      await expect(tx.commit()).rejects.toMatchObject({ code: "ABORTED", reason: "PREPARE_FAILED" });
+    } finally {
+      await cluster.kill(pair.bNode, "SIGCONT");
+    }
+    await eventually(async () => {
+      expect(await balances()).toEqual(before);
+      expect(await preparedEverywhere()).toBe(0);
+    }, { timeoutMs: resolutionBoundMs, intervalMs: 250 });
+  });
 });

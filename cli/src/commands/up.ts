@@ -10,6 +10,11 @@ interface UpOptions {
   basePort: string;
   traces?: boolean;
   logLevel: string;
+  backend: string;
+  controlStore: string;
+  postgresBinDir?: string;
+  coordinators: string;
+  routers: string;
 }
 
 export function registerUp(program: Command): void {
@@ -23,8 +28,22 @@ export function registerUp(program: Command): void {
     .option("--base-port <port>", "first port to try; 0 picks free ports", "7400")
     .option("--traces", "write every span to <data-dir>/traces.jsonl")
     .option("--log-level <level>", "log level of the services", "info")
+    .option("--backend <kind>", "node databases: sqlite, postgres (each node its own database) or mixed (validators on PostgreSQL)", "sqlite")
+    .option("--control-store <kind>", "control store: sqlite or postgres", "sqlite")
+    .option("--postgres-bin-dir <dir>", "start PostgreSQL from these binaries (default: initdb/pg_ctl on PATH; or set DATABASE_URL to use a running server)")
+    .option("--coordinators <n>", "coordinator replicas", "1")
+    .option("--routers <n>", "shard-router replicas", "1")
     .action(async (options: UpOptions) => {
+      if (!["sqlite", "postgres", "mixed"].includes(options.backend)) throw new Error(`--backend must be sqlite, postgres or mixed, not ${options.backend}`);
+      if (!["sqlite", "postgres"].includes(options.controlStore)) throw new Error(`--control-store must be sqlite or postgres, not ${options.controlStore}`);
+      // DATABASE_URL (the seed's variable) names an existing server to create the databases on.
+      const existingServer = process.env.DATABASE_URL ?? process.env.MYCELIUM_DATABASE_URL;
       const cluster = new LocalCluster({
+        backend: options.backend as "sqlite" | "postgres" | "mixed",
+        controlStore: options.controlStore as "sqlite" | "postgres",
+        postgres: existingServer ? { url: existingServer } : { ...(options.postgresBinDir ? { binDir: options.postgresBinDir } : {}) },
+        coordinators: count("--coordinators", options.coordinators),
+        routers: count("--routers", options.routers),
         dataDir: options.dataDir,
         validators: count("--validators", options.validators),
         miners: count("--miners", options.miners),

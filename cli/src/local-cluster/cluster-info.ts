@@ -30,6 +30,10 @@ export interface ClusterInfo {
     replicator: { port: number; opsPort: number };
   };
   nodes: NodeEntry[];
+  /** Extra coordinator and router replicas sharing the control store. */
+  replicas?: Array<{ role: "coordinator" | "shard-router"; name: string; port: number; opsPort: number }>;
+  /** The PostgreSQL server of node databases / the control store: started here (port) or external (url). */
+  postgres?: { port: number; url?: string; binDir?: string };
   createdAtMs: number;
 }
 

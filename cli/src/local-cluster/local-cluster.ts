@@ -4,6 +4,7 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { generateNodeKeyPair, initCertificateDirectory, issueToDirectory, nodeIdFromPublicKey, type Role } from "@mycelium/tls";
 import { choosePorts } from "./free-port";
+import { LocalPostgres } from "./local-postgres";
 import { ClusterLayout, type ClusterInfo, type NodeEntry, type NodeKind } from "./cluster-info";
 
 export interface LocalClusterOptions {
@@ -24,8 +25,24 @@ export interface LocalClusterOptions {
   roleEnv?: Partial<Record<"coordinator" | "shard-router" | "replicator" | "node-agent", Record<string, string>>>;
   /** Write every span as JSON lines to <data-dir>/traces.jsonl. @default false */
   traces?: boolean;
-  /** Node backends; PostgreSQL nodes need a URL each. */
+  /** Node backends given explicitly (a PostgreSQL URL per node name); overrides `backend`. */
   nodeDatabases?: Record<string, { backend: "postgres"; url: string }>;
+  /**
+   * Where nodes keep their shards: "sqlite" (default), "postgres" (each node its own database), or
+   * "mixed" (validators on PostgreSQL, miners on SQLite). New clusters only.
+   */
+  backend?: "sqlite" | "postgres" | "mixed";
+  /** The control store: a SQLite file (default) or a database on the cluster's PostgreSQL. New clusters only. */
+  controlStore?: "sqlite" | "postgres";
+  /**
+   * The PostgreSQL server for node databases and the control store: `{ binDir }` starts one in the data
+   * directory (binaries on PATH when binDir is omitted); `{ url }` uses an existing server (databases are
+   * created on it).
+   */
+  postgres?: { binDir?: string } | { url: string };
+  /** Coordinator and router replicas (they share the control store). @default 1 each */
+  coordinators?: number;
+  routers?: number;
   /** @default "info" */
   logLevel?: string;
   /** Called with progress lines for the operator. */
@@ -91,6 +108,7 @@ export class LocalCluster {
   async start(): Promise<void> {
     const startedAt = Date.now();
     await this.prepare();
+    await this.startPostgres();
     // Everything starts at once: node-agents retry registration until the router answers.
     await Promise.all(this.serviceSpecs().map((spec) => this.spawn(spec)));
     this.progress(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
@@ -106,6 +124,9 @@ export class LocalCluster {
       this.spec("shard-router", "shard-router", info.services["shard-router"], {}),
       this.spec("coordinator", "coordinator", info.services.coordinator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
       this.spec("replicator", "replicator", info.services.replicator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
+      ...(info.replicas ?? []).map((replica) =>
+        this.spec(replica.role, replica.name, replica, replica.role === "coordinator" ? { MYCELIUM_ROUTER_ADDRESS: routerAddress } : {}),
+      ),
     ];
     for (const node of info.nodes) {
       const keys = JSON.parse(fs.readFileSync(this.layout.nodeKeyPath(node.name), "utf8")) as { publicKeyHex: string; privateKeyHex: string };
@@ -123,6 +144,8 @@ export class LocalCluster {
       if (node.backend === "postgres") {
         env.MYCELIUM_DATABASE_TYPE = "postgres";
         env.MYCELIUM_DATABASE_URL = node.databaseUrl!;
+        // Each open distributed transaction holds a connection; the seed's 10 is small for a node.
+        env.MYCELIUM_DATABASE_MAX_CONNECTIONS = "32";
       }
       specs.push(this.spec("node-agent", node.name, node, env, node.nodeId));
     }
@@ -200,13 +223,39 @@ export class LocalCluster {
       host,
     );
 
+    const replicaNames = [
+      ...Array.from({ length: Math.max(0, (options.coordinators ?? 1) - 1) }, (_, i) => ({ role: "coordinator" as const, name: `coordinator-${i + 2}` })),
+      ...Array.from({ length: Math.max(0, (options.routers ?? 1) - 1) }, (_, i) => ({ role: "shard-router" as const, name: `shard-router-${i + 2}` })),
+    ];
+    const [postgresPort, ...replicaPorts] = await choosePorts(
+      [existing?.postgres?.port ?? (base === 0 ? 0 : base + 99), ...replicaNames.flatMap((r, i) => {
+        const old = existing?.replicas?.find((x) => x.name === r.name);
+        return [preferred(3 + i, old?.port), preferred(103 + i, old?.opsPort)];
+      })],
+      host,
+    );
+    const backend = existing ? undefined : (options.backend ?? "sqlite");
+    const external = options.postgres && "url" in options.postgres ? options.postgres.url : existing?.postgres?.url;
+    const databaseUrl = (database: string) => {
+      if (external) {
+        const url = new URL(external);
+        url.pathname = `/${database}`;
+        return url.toString();
+      }
+      return `postgres://postgres@127.0.0.1:${postgresPort}/${database}`;
+    };
+
     const nodes: NodeEntry[] = wanted.map((node, i) => {
       fs.mkdirSync(layout.nodeDir(node.name), { recursive: true });
       const keyPath = layout.nodeKeyPath(node.name);
       if (!fs.existsSync(keyPath)) fs.writeFileSync(keyPath, JSON.stringify(generateNodeKeyPair(), null, 2) + "\n", { mode: 0o600 });
       const keys = JSON.parse(fs.readFileSync(keyPath, "utf8")) as { publicKeyHex: string };
       const nodeId = nodeIdFromPublicKey(keys.publicKeyHex);
-      const database = options.nodeDatabases?.[node.name];
+      const previous = existing?.nodes.find((n) => n.name === node.name);
+      const onPostgres = previous ? previous.backend === "postgres" : backend === "postgres" || (backend === "mixed" && node.kind === "validator");
+      const database = options.nodeDatabases?.[node.name] ?? (previous?.databaseUrl
+        ? { backend: "postgres" as const, url: previous.databaseUrl }
+        : onPostgres ? { backend: "postgres" as const, url: databaseUrl(`mycelium_node_${node.name}`) } : undefined);
       return {
         name: node.name,
         kind: node.kind,
@@ -224,6 +273,7 @@ export class LocalCluster {
       ["shard-router", "shard-router"],
       ["coordinator", "coordinator"],
       ["replicator", "replicator"],
+      ...replicaNames.map((r): [Role, string] => [r.role, r.name]),
       ["client", "client"],
       ["admin", "admin"],
       ...nodes.map((node): [Role, string] => ["node-agent", node.nodeId]),
@@ -237,7 +287,11 @@ export class LocalCluster {
       networkId,
       protocolVersion: existing?.protocolVersion ?? "1.0.0",
       host,
-      controlStoreUrl: existing?.controlStoreUrl ?? `sqlite:${path.resolve(layout.dataDir, "control.db")}`,
+      controlStoreUrl:
+        existing?.controlStoreUrl ??
+        (options.controlStore === "postgres" ? databaseUrl("mycelium_control") : `sqlite:${path.resolve(layout.dataDir, "control.db")}`),
+      ...(external || nodes.some((n) => n.backend === "postgres") || options.controlStore === "postgres" || existing?.postgres ? { postgres: { port: postgresPort!, ...(external ? { url: external } : {}), ...(options.postgres && "binDir" in options.postgres && options.postgres.binDir ? { binDir: options.postgres.binDir } : existing?.postgres?.binDir ? { binDir: existing.postgres.binDir } : {}) } } : {}),
+      replicas: replicaNames.map((r, i) => ({ ...r, port: replicaPorts[2 * i]!, opsPort: replicaPorts[2 * i + 1]! })),
       services: {
         "shard-router": { port: routerPort!, opsPort: routerOps! },
         coordinator: { port: coordinatorPort!, opsPort: coordinatorOps! },
@@ -248,6 +302,39 @@ export class LocalCluster {
     };
     layout.write(this.info);
     return this.info;
+  }
+
+  private postgres: LocalPostgres | null = null;
+
+  /** Whether anything in the cluster lives on PostgreSQL. */
+  get usesPostgres(): boolean {
+    return this.info.nodes.some((n) => n.backend === "postgres") || this.info.controlStoreUrl.startsWith("postgres");
+  }
+
+  /** Start the cluster's own PostgreSQL (unless it uses an external one) and create the databases. */
+  async startPostgres(): Promise<void> {
+    const { info } = this;
+    if (!this.usesPostgres) return;
+    if (!info.postgres?.url) {
+      this.postgres = new LocalPostgres({ dir: path.join(this.layout.dataDir, "postgres"), port: info.postgres!.port, ...(info.postgres?.binDir ? { binDir: info.postgres.binDir } : {}) });
+      await this.postgres.start();
+      this.progress(`postgres     ${"postgres".padEnd(22)} 127.0.0.1:${info.postgres!.port}  data ${this.postgres.dataDir}`);
+    }
+    const databases = [...info.nodes.filter((n) => n.databaseUrl).map((n) => n.databaseUrl!), ...(info.controlStoreUrl.startsWith("postgres") ? [info.controlStoreUrl] : [])];
+    for (const url of databases) {
+      const parsed = new URL(url);
+      const name = decodeURIComponent(parsed.pathname.slice(1));
+      parsed.pathname = "/postgres";
+      const { Client } = await import("pg");
+      const client = new Client({ connectionString: parsed.toString() });
+      await client.connect();
+      try {
+        const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+        if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+      } finally {
+        await client.end();
+      }
+    }
   }
 
   /** Start one process and wait until its /readyz answers. */
@@ -309,6 +396,7 @@ export class LocalCluster {
     for (const role of order) {
       await Promise.all(this.processes.filter((p) => p.role === role).map((p) => stopProcess(p.child, graceMs)));
     }
+    await this.postgres?.stop().catch((error: unknown) => this.progress(`could not stop PostgreSQL: ${(error as Error).message}`));
   }
 
   /** The process for a name (v1, coordinator, ...). */

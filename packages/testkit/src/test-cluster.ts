@@ -30,6 +30,8 @@ export class TestCluster {
 
   static async start(options: TestClusterOptions = {}): Promise<TestCluster> {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "mycelium-test-"));
+    // A PostgreSQL started as the postgres user (when the tests run as root) must be able to enter it.
+    fs.chmodSync(dataDir, 0o755);
     const cluster = new LocalCluster({
       basePort: 0,
       ...options,

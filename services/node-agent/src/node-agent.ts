@@ -19,6 +19,12 @@ export interface NodeAgentOptions {
   refreshAssignments: () => Promise<void>;
   /** Crash points for recovery tests. @default none */
   faults?: FaultPoints;
+  /**
+   * Local transactions that may be open at once. On PostgreSQL each holds a pooled connection, so this
+   * is below DATABASE_MAX_CONNECTIONS: waiting for a connection while holding locks others wait for
+   * would deadlock across transactions. @default maxTransactions
+   */
+  maxOpenLocalTransactions?: number;
 }
 
 interface OpenTransaction {
@@ -98,7 +104,7 @@ export class NodeAgent {
           results = await this.readAll(ref.shardId, statements);
           break;
         case nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION:
-          results = await this.executeInTransaction(request.txId, ref.shardId, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs);
+          results = await this.executeInTransaction(request.txId, ref.shardId, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs, request.readOnly && request.lockingRead);
           break;
         default:
           throw new MyceliumError("INVALID_ARGUMENT", "execute mode is required (AUTOCOMMIT, TRANSACTION or READ)");
@@ -118,7 +124,7 @@ export class NodeAgent {
   }
 
   /** `lockFree`: a read that may run on the committed state when the transaction holds no lock here. */
-  private async executeInTransaction(txId: string, shardId: string, statements: Statement[], lockFree: boolean, idleTimeoutMs: number): Promise<StatementResult[]> {
+  private async executeInTransaction(txId: string, shardId: string, statements: Statement[], lockFree: boolean, idleTimeoutMs: number, lockingRead = false): Promise<StatementResult[]> {
     if (!txId) throw new MyceliumError("INVALID_ARGUMENT", "tx_id is required in TRANSACTION mode");
     const key = transactionKey(txId, shardId);
     let entry = this.open.get(key);
@@ -131,6 +137,14 @@ export class NodeAgent {
       if (this.open.size >= this.options.maxTransactions) {
         throw new MyceliumError("RESOURCE_EXHAUSTED", `node ${this.nodeId} has ${this.open.size} open transactions (MYCELIUM_MAX_TRANSACTIONS); retry later`, { reason: "MAX_TRANSACTIONS" });
       }
+      const connectionBound = this.options.maxOpenLocalTransactions ?? this.options.maxTransactions;
+      if (this.open.size >= connectionBound) {
+        // Abort rather than queue: this transaction may hold locks elsewhere that the holders of the
+        // connections are waiting for. The client retries the whole transaction.
+        throw new MyceliumError("ABORTED", `node ${this.nodeId} has ${this.open.size} transactions open, one per database connection (MYCELIUM_DATABASE_MAX_CONNECTIONS); retry the transaction, or raise the limit`, {
+          reason: "CONNECTIONS_EXHAUSTED",
+        });
+      }
       const tx = await this.options.store.begin(shardId, txId);
       entry = { tx, idleTimer: null, idleTimeoutMs: idleTimeoutMs > 0 ? idleTimeoutMs : this.options.transactionTimeoutMs, queue: Promise.resolve() };
       this.open.set(key, entry);
@@ -140,6 +154,7 @@ export class NodeAgent {
     this.touch(key, current);
     try {
       return await this.enqueue(current, async () => {
+        if (lockingRead && this.options.store.kind === "postgres") await lockShardTablesShared(current.tx);
         const results: StatementResult[] = [];
         for (const statement of statements) results.push(await current.tx.execute(statement.sql, statement.params));
         return results;
@@ -367,6 +382,22 @@ export class NodeAgent {
       });
     }
   }
+}
+
+/**
+ * A locking read on PostgreSQL. SQLite's write lock already covers the whole shard; PostgreSQL locks
+ * rows, and a plain read does not wait for transactions that hold row locks — not even prepared ones,
+ * whose effects are not visible yet. SHARE mode on the shard's tables waits for every writer (prepared
+ * transactions keep their locks) and holds writers off until this transaction ends, so what it reads
+ * is committed everywhere it looks: the same guarantee as SQLite's shard lock.
+ */
+async function lockShardTablesShared(tx: LocalTransaction): Promise<void> {
+  const { rows } = await tx.execute(
+    "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_myc\\_%'",
+    [],
+  );
+  const tables = rows[0]?.[0];
+  if (typeof tables === "string" && tables.length > 0) await tx.execute(`LOCK TABLE ${tables} IN SHARE MODE`, []);
 }
 
 export function transactionKey(txId: string, shardId: string): string {

@@ -71,6 +71,8 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
       maxTransactions: config.transactions.maxTransactions,
       refreshAssignments,
       faults: new FaultPoints(config.cluster.faultPoints, log),
+      // Two connections stay free for reads and autocommits.
+      ...(config.database.type === "postgres" ? { maxOpenLocalTransactions: Math.max(1, config.database.maxConnections - 2) } : {}),
     });
     runtime.onStop("open transactions", () => core.close());
     runtime.server.addService(nodeagent.NodeAgentServiceService, nodeAgentHandlers(core));
