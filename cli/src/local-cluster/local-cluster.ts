@@ -124,9 +124,12 @@ export class LocalCluster {
       this.spec("shard-router", "shard-router", info.services["shard-router"], {}),
       this.spec("coordinator", "coordinator", info.services.coordinator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
       this.spec("replicator", "replicator", info.services.replicator, { MYCELIUM_ROUTER_ADDRESS: routerAddress }),
-      ...(info.replicas ?? []).map((replica) =>
-        this.spec(replica.role, replica.name, replica, replica.role === "coordinator" ? { MYCELIUM_ROUTER_ADDRESS: routerAddress } : {}),
-      ),
+      ...(info.replicas ?? []).map((replica) => {
+        // Coordinator replica n talks to router replica n when there is one: any router serves any request.
+        const router = (info.replicas ?? []).find((r) => r.role === "shard-router" && r.name.endsWith(replica.name.slice("coordinator".length)));
+        const address = router && replica.role === "coordinator" ? `${host}:${router.port}` : routerAddress;
+        return this.spec(replica.role, replica.name, replica, replica.role === "coordinator" ? { MYCELIUM_ROUTER_ADDRESS: address } : {});
+      }),
     ];
     for (const node of info.nodes) {
       const keys = JSON.parse(fs.readFileSync(this.layout.nodeKeyPath(node.name), "utf8")) as { publicKeyHex: string; privateKeyHex: string };
