@@ -3,22 +3,34 @@
  * loopback, SQLite shards with synchronous=FULL), beside baselines measured in the same run: raw
  * better-sqlite3 durable autocommit, a bare grpc-js mTLS echo round trip, and a 4 KB fdatasync.
  *
- * Usage: node bench/dist/transactions.js [seconds-per-case=5]
+ * Usage: node bench/dist/transactions.js [seconds-per-case=5] [sqlite|postgres]
+ * With postgres, every node keeps its shards in its own PostgreSQL database, and the baseline adds a
+ * plain node-postgres client doing the same 2-shard work with PREPARE TRANSACTION / COMMIT PREPARED.
  */
 import { common, router } from "@mycelium/proto";
-import { TestCluster } from "@mycelium/testkit";
+import { startPostgresServer, TestCluster } from "@mycelium/testkit";
+import { plainPgTwoPhase } from "./pg-baseline";
 import { fdatasync4k, rawSqliteAutocommit } from "./baselines";
 import { rpcEchoBaseline } from "./rpc-echo";
 import { formatRow, header, measure, type Summary } from "./stats";
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 5);
+  const backend = (process.argv[3] ?? "sqlite") as "sqlite" | "postgres";
   const started = Date.now();
   const baselineSqlite = await rawSqliteAutocommit(2000);
   const fsync = await fdatasync4k(1000);
   const echo = await rpcEchoBaseline(2000);
 
-  const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", env: { MYCELIUM_LOG_LEVEL: "warn", MYCELIUM_TRANSACTION_TIMEOUT: "30s", MYCELIUM_PREPARE_TIMEOUT: "5s", MYCELIUM_COMMIT_TIMEOUT: "5s" } });
+  const pg = backend === "postgres" ? await startPostgresServer({ maxConnections: 300 }) : null;
+  const nodeDatabases = pg
+    ? {
+        v1: { backend: "postgres" as const, url: await pg.createDatabase("bench_v1") },
+        v2: { backend: "postgres" as const, url: await pg.createDatabase("bench_v2") },
+        m1: { backend: "postgres" as const, url: await pg.createDatabase("bench_m1") },
+      }
+    : undefined;
+  const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", ...(nodeDatabases ? { nodeDatabases } : {}), env: { MYCELIUM_LOG_LEVEL: "warn", MYCELIUM_TRANSACTION_TIMEOUT: "30s", MYCELIUM_PREPARE_TIMEOUT: "5s", MYCELIUM_COMMIT_TIMEOUT: "5s" } });
   const results: Array<[string, Summary]> = [];
   try {
     const db = cluster.client("admin", { deadlineMs: 30_000 });
@@ -53,13 +65,24 @@ async function main(): Promise<void> {
   } finally {
     await cluster.stop();
   }
+  let plain1: Summary | null = null;
+  let plain16: Summary | null = null;
+  if (pg && nodeDatabases) {
+    plain1 = await plainPgTwoPhase([nodeDatabases.v1.url, nodeDatabases.v2.url], 1000, 1);
+    plain16 = await plainPgTwoPhase([nodeDatabases.v1.url, nodeDatabases.v2.url], 3000, 16);
+    await pg.stop();
+  }
 
-  console.log(`\nMycelium transaction benchmark (${new Date().toISOString()}, ${seconds} s per case, node ${process.version})`);
+  console.log(`\nMycelium transaction benchmark on ${backend} nodes (${new Date().toISOString()}, ${seconds} s per case, node ${process.version})`);
   console.log(header);
   console.log(formatRow("baseline: raw better-sqlite3 durable autocommit", baselineSqlite));
   console.log(formatRow("baseline: fdatasync of 4 KB", fsync));
   console.log(formatRow("baseline: bare grpc-js mTLS echo, sequential", echo.bare));
   console.log(formatRow("baseline: Mycelium rpc kit echo, sequential", echo.mycelium));
+  if (plain1 && plain16) {
+    console.log(formatRow("baseline: plain pg PREPARE/COMMIT PREPARED, 2 dbs, seq", plain1));
+    console.log(formatRow("baseline: plain pg PREPARE/COMMIT PREPARED, 2 dbs, 16", plain16));
+  }
   for (const [label, summary] of results) console.log(formatRow(label, summary));
   const [single1, single16, two1, two16] = results.map(([, s]) => s) as [Summary, Summary, Summary, Summary];
   const target2pc = 1.5 * (2 * echo.bare.p50Ms + 2 * fsync.p50Ms);
@@ -67,6 +90,10 @@ async function main(): Promise<void> {
   console.log(`  single-shard throughput at 16 / raw better-sqlite3 autocommit: ${(single16.throughputPerSecond / baselineSqlite.throughputPerSecond).toFixed(2)}  (≥ 1)`);
   console.log(`  2-shard p50 sequential / (1.5 × (2 × echo RTT + 2 × fdatasync) = ${target2pc.toFixed(2)} ms): ${(two1.p50Ms / target2pc).toFixed(2)}  (≤ 1)`);
   console.log(`  2-shard throughput at 16 / single-shard throughput at 16: ${(two16.throughputPerSecond / single16.throughputPerSecond).toFixed(2)}  (≥ 0.6)`);
+  if (plain1 && plain16) {
+    console.log(`  2-shard p50 sequential / plain pg 2PC p50: ${(two1.p50Ms / plain1.p50Ms).toFixed(2)}`);
+    console.log(`  2-shard throughput at 16 / plain pg 2PC at 16: ${(two16.throughputPerSecond / plain16.throughputPerSecond).toFixed(2)}`);
+  }
   console.log(`  sequential single-shard p50 / echo RTT p50: ${(single1.p50Ms / echo.bare.p50Ms).toFixed(1)} round trips`);
   console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -1,22 +1,34 @@
 import { common } from "@mycelium/proto";
 import { MyceliumError } from "@mycelium/rpc";
-import type { CommitOp, ControlStore } from "@mycelium/topology";
+import { NodeRegistry, PolicyStore, protoCodec, Repository, ShardMap, type CommitOp, type ControlStore } from "@mycelium/topology";
 import type { TableSchema } from "../core/table-layout";
 import type { ClusterMetadata, RouterStore } from "./router-store";
 
-/** Key layout of the router's metadata in the control store. */
+/** Keys the topology repositories do not cover. */
 const keys = {
-  node: (id: string) => `router/nodes/${id}`,
-  policy: (table: string) => `router/policies/${table}`,
-  shard: (table: string, shardId: string) => `router/shards/${table}/${shardId}`,
-  shardsOf: (table: string) => `router/shards/${table}/`,
   schema: (table: string) => `router/schemas/${table}`,
   heartbeat: (id: string) => `node-heartbeat/${id}`,
 };
 
-/** RouterStore over the control store: protobuf records in the key-value map, heartbeats as leases. */
+/**
+ * RouterStore over the control store, through the topology repositories (nodes/, policies/, shards/ —
+ * the same records the replicator changes on failover); heartbeats are leases.
+ */
 export class ControlStoreRouterStore implements RouterStore {
-  constructor(private readonly store: ControlStore) {}
+  private readonly nodes: NodeRegistry;
+  private readonly policies: PolicyStore;
+  readonly shards: ShardMap;
+  // Raw record access for writes that must span several kinds in one transaction.
+  private readonly policyRecords: Repository<common.TablePolicy>;
+  private readonly shardRecords: Repository<common.ShardInfo>;
+
+  constructor(private readonly store: ControlStore) {
+    this.nodes = new NodeRegistry(store);
+    this.policies = new PolicyStore(store);
+    this.shards = new ShardMap(store);
+    this.policyRecords = new Repository(store, "policies/", protoCodec(common.TablePolicy));
+    this.shardRecords = new Repository(store, "shards/", protoCodec(common.ShardInfo));
+  }
 
   revision(): Promise<number> {
     return this.store.revision();
@@ -24,21 +36,22 @@ export class ControlStoreRouterStore implements RouterStore {
 
   async load(): Promise<ClusterMetadata> {
     const [nodes, policies, shards, schemas] = await Promise.all([
-      this.store.list("router/nodes/"),
-      this.store.list("router/policies/"),
-      this.store.list("router/shards/"),
+      this.nodes.list(),
+      this.policies.list(),
+      this.shards.list(),
       this.store.list("router/schemas/"),
     ]);
     return {
-      nodes: nodes.map((entry) => common.NodeInfo.decode(bytes(entry.value))),
-      policies: policies.map((entry) => ({ ...common.TablePolicy.decode(bytes(entry.value)), version: entry.version })),
-      shards: shards.map((entry) => ({ ...common.ShardInfo.decode(bytes(entry.value)), version: entry.version })),
+      nodes: nodes.map((found) => found.value),
+      policies,
+      shards,
       schemas: schemas.map((entry) => ({ ...(JSON.parse(text(entry.value)) as TableSchema) })),
     };
   }
 
   async putNode(node: common.NodeInfo): Promise<void> {
-    await this.mustCommit([{ kind: "put", key: keys.node(node.nodeId), value: common.NodeInfo.encode(node).finish() }], "node");
+    const written = await this.nodes.register(node);
+    if (!written.ok) throw conflict(`node ${node.nodeId}`);
   }
 
   async recordHeartbeat(nodeId: string, ttlMs: number): Promise<void> {
@@ -46,11 +59,10 @@ export class ControlStoreRouterStore implements RouterStore {
   }
 
   async lastHeartbeats(ttlMs: number): Promise<Map<string, number>> {
-    const nodes = await this.store.list("router/nodes/");
+    const nodes = await this.nodes.list();
     const result = new Map<string, number>();
     await Promise.all(
-      nodes.map(async (entry) => {
-        const id = entry.key.slice("router/nodes/".length);
+      nodes.map(async ({ id }) => {
         const lease = await this.store.getLease(keys.heartbeat(id));
         if (lease) result.set(id, lease.expiresAtMs - ttlMs);
       }),
@@ -59,28 +71,28 @@ export class ControlStoreRouterStore implements RouterStore {
   }
 
   async createTable(policy: common.TablePolicy, shards: common.ShardInfo[]): Promise<common.TablePolicy> {
+    const policyKey = this.policyRecords.key(policy.table);
     const ops: CommitOp[] = [
-      { kind: "put", key: keys.policy(policy.table), value: common.TablePolicy.encode(policy).finish(), expectedVersion: 0 },
-      ...shards.map((shard): CommitOp => ({ kind: "put", key: keys.shard(policy.table, shard.shardId), value: common.ShardInfo.encode(shard).finish(), expectedVersion: 0 })),
+      { kind: "put", key: policyKey, value: this.policyRecords.encode({ ...policy, version: 0 }), expectedVersion: 0 },
+      ...shards.map((shard): CommitOp => ({ kind: "put", key: this.shardRecords.key(shard.shardId), value: this.shardRecords.encode({ ...shard, version: 0 }), expectedVersion: 0 })),
     ];
     const result = await this.store.commit(ops);
     if (!result.ok) throw new MyceliumError("ALREADY_EXISTS", `table ${policy.table} already has a policy (set concurrently?)`, { reason: "POLICY_EXISTS" });
-    return { ...policy, version: result.versions[keys.policy(policy.table)] ?? result.revision };
+    return { ...policy, version: result.versions[policyKey] ?? result.revision };
   }
 
   async updatePolicy(policy: common.TablePolicy, expectedVersion: number): Promise<common.TablePolicy> {
-    const key = keys.policy(policy.table);
-    const result = await this.store.commit([{ kind: "put", key, value: common.TablePolicy.encode(policy).finish(), expectedVersion }]);
-    if (!result.ok) throw conflict(`policy of ${policy.table}`);
-    return { ...policy, version: result.versions[key] ?? result.revision };
+    const written = await this.policies.put(policy, expectedVersion);
+    if (!written.ok) throw conflict(`policy of ${policy.table}`);
+    return { ...policy, version: written.version };
   }
 
   async deleteTable(table: string): Promise<void> {
-    const shards = await this.store.list(keys.shardsOf(table));
+    const shards = await this.shards.list(table);
     const ops: CommitOp[] = [
-      { kind: "delete", key: keys.policy(table) },
+      { kind: "delete", key: this.policyRecords.key(table) },
       { kind: "delete", key: keys.schema(table) },
-      ...shards.map((entry): CommitOp => ({ kind: "delete", key: entry.key, expectedVersion: entry.version })),
+      ...shards.map((shard): CommitOp => ({ kind: "delete", key: this.shardRecords.key(shard.shardId), expectedVersion: shard.version })),
     ];
     await this.mustCommit(ops, `table ${table}`);
   }
@@ -110,10 +122,6 @@ export class ControlStoreRouterStore implements RouterStore {
 
 function conflict(what: string): MyceliumError {
   return new MyceliumError("ABORTED", `${what} was changed concurrently; retry`, { reason: "VERSION_CONFLICT" });
-}
-
-function bytes(value: Uint8Array | string): Uint8Array {
-  return typeof value === "string" ? Buffer.from(value) : value;
 }
 
 function text(value: Uint8Array | string): string {
