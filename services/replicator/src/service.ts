@@ -1,5 +1,6 @@
 import type { MyceliumConfig } from "@mycelium/config";
 import { replicator } from "@mycelium/proto";
+import { MyceliumError } from "@mycelium/rpc";
 import { BoundedLoop, ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
 import { openControlStore } from "@mycelium/topology";
 import { replicatorAuthorization } from "./rpc/authorization";
@@ -26,6 +27,18 @@ export async function startReplicator(config: MyceliumConfig, options: Replicato
     runtime.server.addService(replicator.ReplicatorServiceService, {
       async getStatus() {
         return replicator.GetStatusResponse.create({ replicatorId, ownedShardIds: [] });
+      },
+      async listReplication() {
+        return replicator.ListReplicationResponse.create({});
+      },
+      async listConflicts() {
+        return replicator.ListConflictsResponse.create({});
+      },
+      async getConflict(request) {
+        throw new MyceliumError("NOT_FOUND", `no conflict ${request.conflictId}`);
+      },
+      async resolveConflict(request) {
+        throw new MyceliumError("NOT_FOUND", `no conflict ${request.conflictId}`);
       },
     });
     await runtime.listen();

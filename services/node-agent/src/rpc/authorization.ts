@@ -13,4 +13,17 @@ export const nodeAgentAuthorization = authorize(nodeagent.NodeAgentServiceServic
   applySchema: ["coordinator"],
   getStatus: ["coordinator", "shard-router", "replicator", "admin"],
   listPrepared: ["coordinator", "admin"],
+  // Replication: the replicator drives it; operators may look.
+  streamChanges: ["replicator"],
+  applyChanges: ["replicator"],
+  getReplicaState: ["replicator", "admin"],
+  verifyChecksum: ["replicator", "admin"],
+  snapshot: ["replicator"],
+  restoreSnapshot: ["replicator"],
+  renewLease: ["replicator"],
+  promote: ["replicator"],
+  demote: ["replicator"],
+  ackReplication: ["replicator"],
+  truncateChanges: ["replicator"],
+  adoptPrepared: ["coordinator"],
 });

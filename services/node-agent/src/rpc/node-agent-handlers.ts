@@ -1,9 +1,11 @@
 import { nodeagent } from "@mycelium/proto";
 import type { ServiceHandlers } from "@mycelium/rpc";
 import { toResultSet, type NodeAgent } from "../node-agent";
+import { replicationHandlers } from "./replication-handlers";
 
 export function nodeAgentHandlers(core: NodeAgent): ServiceHandlers<typeof nodeagent.NodeAgentServiceService> {
   return {
+    ...replicationHandlers(),
     async execute(request) {
       const results = await core.execute(request);
       return nodeagent.ExecuteResponse.create({ results: results.map(toResultSet) });
