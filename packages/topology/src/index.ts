@@ -19,6 +19,15 @@ export { Repository, protoCodec, jsonCodec, type Codec, type Versioned, type Wri
 export { NodeRegistry, type NodeInfo } from "./repositories/node-registry";
 export { PolicyStore, type TablePolicy } from "./repositories/policy-store";
 export { ShardMap, type ShardInfo, type EpochChangeResult } from "./repositories/shard-map";
-export { SchemaStore, type TableSchema, type AppliedSchema } from "./repositories/schema-store";
-export { GrantStore, privileges, type Privilege, type RoleGrants, type Membership } from "./repositories/grant-store";
+export {
+  SchemaStore,
+  MigrationStore,
+  replicaKey,
+  type TableSchema,
+  type AppliedSchema,
+  type MigrationRecord,
+  type MigrationTableChange,
+  type ReplicaSchemaRecord,
+} from "./repositories/schema-store";
+export { GrantStore, privileges, type Privilege, type RoleGrants, type Membership, type Enforcement, type GrantSnapshot } from "./repositories/grant-store";
 export { DecisionBatcher, type DecisionBatcherOptions } from "./repositories/decision-batcher";

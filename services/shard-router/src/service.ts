@@ -4,6 +4,7 @@ import { ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
 import { createAnalysisCache, loadSqlParser } from "@mycelium/sql";
 import { openControlStore } from "@mycelium/topology";
 import { ControlStoreRouterStore } from "./adapters/control-store-router-store";
+import { ReplicaSchemaRecorder } from "./replica-schemas";
 import { shardRouterAuthorization } from "./rpc/authorization";
 import { shardRouterHandlers } from "./rpc/shard-router-handlers";
 import { ShardRouter } from "./shard-router";
@@ -39,7 +40,8 @@ export async function startShardRouter(config: MyceliumConfig, options: ShardRou
       heartbeatTimeoutMs: config.replication.heartbeatTimeoutMs,
       analysisCache: createAnalysisCache({ maxEntries: config.database.statementCacheSize || 1000 }),
     });
-    runtime.server.addService(router.ShardRouterServiceService, shardRouterHandlers(core, config.replication.heartbeatIntervalMs));
+    const replicaSchemas = new ReplicaSchemaRecorder(core, store, runtime.logger);
+    runtime.server.addService(router.ShardRouterServiceService, shardRouterHandlers(core, config.replication.heartbeatIntervalMs, replicaSchemas));
     await runtime.listen();
     await core.snapshot();
     runtime.setReady();

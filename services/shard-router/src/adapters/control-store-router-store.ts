@@ -1,6 +1,7 @@
 import { common } from "@mycelium/proto";
 import { MyceliumError } from "@mycelium/rpc";
-import { NodeRegistry, PolicyStore, protoCodec, Repository, ShardMap, type CommitOp, type ControlStore } from "@mycelium/topology";
+import { MigrationStore, NodeRegistry, PolicyStore, protoCodec, Repository, ShardMap, type CommitOp, type ControlStore } from "@mycelium/topology";
+import type { ReplicaSchemaVersion } from "../core/schema-versions";
 import type { TableSchema } from "../core/table-layout";
 import type { ClusterMetadata, RouterStore } from "./router-store";
 
@@ -35,18 +36,26 @@ export class ControlStoreRouterStore implements RouterStore {
   }
 
   async load(): Promise<ClusterMetadata> {
-    const [nodes, policies, shards, schemas] = await Promise.all([
+    const [nodes, policies, shards, schemas, replicaSchemas] = await Promise.all([
       this.nodes.list(),
       this.policies.list(),
       this.shards.list(),
       this.store.list("router/schemas/"),
+      new MigrationStore(this.store).listReplicas(), // schema versioning (core/schema-versions.ts)
     ]);
     return {
       nodes: nodes.map((found) => found.value),
       policies,
       shards,
       schemas: schemas.map((entry) => ({ ...(JSON.parse(text(entry.value)) as TableSchema) })),
+      replicaSchemas,
     };
+  }
+
+  /** Copies' schema versions (schema versioning, core/schema-versions.ts). */
+  recordReplicaSchemas(records: readonly ReplicaSchemaVersion[]): Promise<number> {
+    const atMs = Date.now();
+    return new MigrationStore(this.store).recordReplicas(records.map((record) => ({ ...record, atMs })));
   }
 
   async putNode(node: common.NodeInfo): Promise<void> {

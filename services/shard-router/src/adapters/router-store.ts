@@ -1,4 +1,5 @@
 import type { common } from "@mycelium/proto";
+import type { ReplicaSchemaVersion } from "../core/schema-versions";
 import type { TableSchema } from "../core/table-layout";
 
 export interface ClusterMetadata {
@@ -6,6 +7,8 @@ export interface ClusterMetadata {
   policies: common.TablePolicy[];
   shards: common.ShardInfo[];
   schemas: TableSchema[];
+  /** The schema version of each copy of each shard (absent: no copy has reported). */
+  replicaSchemas?: ReplicaSchemaVersion[];
 }
 
 /**
@@ -33,5 +36,7 @@ export interface RouterStore {
   /** Stores a table's schema if its stored version is `expectedVersion` (0: none yet); ABORTED otherwise. */
   putSchema(schema: TableSchema, expectedVersion: number): Promise<void>;
   deleteSchema(table: string): Promise<void>;
+  /** Stores copies' schema versions; a report not newer than the stored one (appliedCount) is ignored. Returns how many changed. */
+  recordReplicaSchemas(records: readonly ReplicaSchemaVersion[]): Promise<number>;
   close(): Promise<void>;
 }

@@ -29,6 +29,8 @@ export function normalizePolicy(
   const problems: string[] = [];
   const table = input.table.trim().toLowerCase();
   if (!identifier.test(table)) problems.push(`table name "${input.table}" must be a plain identifier (letters, digits, _)`);
+  // Node-agents keep their own tables in every shard under these names (e.g. _mycelium_migrations).
+  else if (table.startsWith("_myc")) problems.push(`table names starting with _myc are reserved for Mycelium's own tables`);
 
   const replicationFactor = input.replicationFactor ?? existing?.replicationFactor ?? defaults.replicationFactor;
   if (!(replicationFactor > 0 && replicationFactor <= 1)) {

@@ -3,12 +3,19 @@ import { MyceliumError } from "@mycelium/rpc";
 import { insertRowKeys, shardKeyPredicate, splitInsertRows, SqlError, type Analysis, type SqlValue } from "@mycelium/sql";
 import { checkColocated, isReferenceTable, keyJoinProblem, occurrencePositions, shardedOccurrences } from "./colocation";
 import { planMerge } from "./merge-planner";
+import { schemaVersionError } from "./schema-versions";
 import type { TableLayout } from "./table-layout";
 
 /** What the planner needs to know about the cluster: read-only, taken at one moment. */
 export interface RoutingSnapshot {
   layout(table: string): TableLayout | undefined;
   nodeAddress(nodeId: string): string | undefined;
+  /**
+   * The schema version of a table on one copy of a shard (0 when never recorded). Without it (test
+   * fixtures) copies are not checked; with it, statements only go to copies whose version equals
+   * their table's.
+   */
+  replicaSchemaVersion?(shardId: string, nodeId: string): number;
 }
 
 export interface PlanInput {
@@ -134,6 +141,9 @@ export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): rout
   }
   const targets = positions.map((position) => {
     const shard = driving.shards[position]!;
+    requireSchemaVersion(snapshot, driving, shard, shard.primaryNodeId);
+    for (const layout of colocated) requireSchemaVersion(snapshot, layout, layout.shards[position]!, shard.primaryNodeId);
+    for (const layout of referenced) requireSchemaVersion(snapshot, layout, layout.shards[0]!, shard.primaryNodeId);
     const built = target(shard, snapshot, statement);
     built.colocatedShards = colocated.map((layout) => shardRef(layout.shards[position]!));
     built.referenceShards = referenced.map((layout) => {
@@ -160,7 +170,31 @@ export function planStatement(input: PlanInput, snapshot: RoutingSnapshot): rout
     notes,
     referenceTables: referenced.map((layout) => layout.table),
     colocationGroup: colocated.length > 0 ? driving.policy.colocationGroup || driving.table : "",
+    ...tableAccess(analysis),
   });
+}
+
+/**
+ * Which tables a statement writes and reads, for the coordinator's privilege check: a SELECT reads every
+ * table; a write reads the tables it names besides its target, and its target too when it reads it again
+ * (a non-target occurrence, such as a subquery on it, or RETURNING).
+ */
+export function tableAccess(analysis: Analysis): { writeTable: string; readTables: string[]; upsert: boolean } {
+  const writeTable = analysis.insert?.table ?? analysis.update?.table ?? analysis.delete?.table ?? "";
+  if (!writeTable) return { writeTable: "", readTables: [...analysis.tables], upsert: false };
+  const returning = analysis.insert?.returning || analysis.update?.returning || analysis.delete?.returning || false;
+  const readTables = analysis.tables.filter(
+    (table) => table !== writeTable || returning || analysis.occurrences.some((occurrence) => occurrence.table === table && !occurrence.target),
+  );
+  const action = analysis.insert?.conflictAction;
+  return { writeTable, readTables, upsert: action === "update" || action === "replace" };
+}
+
+/** Refuses a copy whose schema version of the table differs from the table's (see schema-versions.ts). */
+function requireSchemaVersion(snapshot: RoutingSnapshot, layout: TableLayout, shard: common.ShardInfo, nodeId: string): void {
+  if (!snapshot.replicaSchemaVersion || !layout.schema || !nodeId) return;
+  const error = schemaVersionError(layout.table, shard.shardId, nodeId, snapshot.replicaSchemaVersion(shard.shardId, nodeId), layout.schema.version);
+  if (error) throw error;
 }
 
 /**
@@ -215,7 +249,7 @@ function shardRef(shard: common.ShardInfo): common.ShardRef {
   return common.ShardRef.create({ shardId: shard.shardId, epoch: shard.epoch });
 }
 
-function planDdl(input: PlanInput, snapshot: RoutingSnapshot): router.RoutePlan {
+export function planDdl(input: PlanInput, snapshot: RoutingSnapshot): router.RoutePlan {
   const ddl = input.analysis.ddl;
   if (!ddl || !ddl.table) throw invalid("this DDL statement names no table Mycelium can place", "UNSUPPORTED_STATEMENT");
   const layout = snapshot.layout(ddl.table);
@@ -288,6 +322,7 @@ function planInsert(input: PlanInput, layout: TableLayout, snapshot: RoutingSnap
   const parts = entries.length === 1
     ? [{ sql: input.sql, params: input.params }]
     : splitInsertRows(input.sql, entries.map((entry) => entry.rows), { dialect: input.analysis.dialect, params: input.params, analysis: input.analysis });
+  for (const { shard } of entries) requireSchemaVersion(snapshot, layout, shard, shard.primaryNodeId);
   const targets = entries.map(({ shard }, i) => target(shard, snapshot, parts[i]!));
   return router.RoutePlan.create({
     kind: router.StatementKind.STATEMENT_KIND_INSERT,
@@ -300,6 +335,7 @@ function planInsert(input: PlanInput, layout: TableLayout, snapshot: RoutingSnap
         ? `${keys.length} row${keys.length === 1 ? "" : "s"} to shard ${entries[0]!.shard.shardId}`
         : `${keys.length} rows split over ${entries.length} shards`,
     ],
+    ...tableAccess(input.analysis),
   });
 }
 

@@ -15,4 +15,6 @@ export const shardRouterAuthorization = authorize(router.ShardRouterServiceServi
   route: ["admin", "coordinator"],
   recordSchema: ["coordinator"],
   getTableSchema: ["admin", "coordinator", "replicator", "node-agent"],
+  planMigrations: ["admin", "coordinator"],
+  recordReplicaSchemas: ["coordinator"],
 });

@@ -1,15 +1,22 @@
 import { common, fromValue, router } from "@mycelium/proto";
 import { MyceliumError, type ServiceHandlers } from "@mycelium/rpc";
+import { analyze, SqlError } from "@mycelium/sql";
+import { planMigrations } from "../core/migration-planner";
+import type { ReplicaSchemaRecorder } from "../replica-schemas";
 import type { ShardRouter } from "../shard-router";
 
 /** gRPC handlers: decode, call the ShardRouter, encode. */
-export function shardRouterHandlers(core: ShardRouter, heartbeatIntervalMs: number): ServiceHandlers<typeof router.ShardRouterServiceService> {
+export function shardRouterHandlers(core: ShardRouter, heartbeatIntervalMs: number, replicaSchemas?: ReplicaSchemaRecorder): ServiceHandlers<typeof router.ShardRouterServiceService> {
   return {
     async registerNode(request, call) {
       const node = await core.registerNode(request, call.identity);
       return router.RegisterNodeResponse.create({ node, heartbeatIntervalMs });
     },
-    heartbeat: (request, call) => core.heartbeat(request, call.identity),
+    async heartbeat(request, call) {
+      const response = await core.heartbeat(request, call.identity);
+      await replicaSchemas?.observeHeartbeat(request);
+      return response;
+    },
     async listNodes() {
       return router.ListNodesResponse.create({ nodes: await core.listNodes() });
     },
@@ -42,6 +49,23 @@ export function shardRouterHandlers(core: ShardRouter, heartbeatIntervalMs: numb
       const schema = await core.getTableSchema(request.table);
       if (!schema) throw new MyceliumError("NOT_FOUND", `table ${request.table} does not exist`, { reason: "NO_TABLE" });
       return router.GetTableSchemaResponse.create({ table: schema.table, ddl: schema.ddl, schemaVersion: schema.version });
+    },
+    async planMigrations(request) {
+      const snapshot = await core.snapshot();
+      const migrations = planMigrations(request.migrations, snapshot, (sql) => {
+        try {
+          return analyze(sql, { dialect: "sqlite", params: [] });
+        } catch (error) {
+          if (error instanceof SqlError) throw new MyceliumError("INVALID_ARGUMENT", error.message, { reason: error.code });
+          throw error;
+        }
+      });
+      return router.PlanMigrationsResponse.create({ migrations });
+    },
+    async recordReplicaSchemas(request) {
+      if (!replicaSchemas) throw new MyceliumError("UNIMPLEMENTED", "this router does not keep replica schema versions");
+      await replicaSchemas.record(request.replicas);
+      return router.RecordReplicaSchemasResponse.create({});
     },
   };
 }
