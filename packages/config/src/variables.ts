@@ -89,6 +89,7 @@ export const faultPointNames = [
   "node.after-prepare",
   "node.after-vote",
   "node.before-commit",
+  "node.before-apply-schema",
 ] as const;
 
 export type FaultPointName = (typeof faultPointNames)[number];

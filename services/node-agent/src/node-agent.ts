@@ -6,6 +6,7 @@ import type { Logger, Telemetry } from "@mycelium/telemetry";
 import { toMyceliumError } from "./core/db-errors";
 import { OutcomeMemory } from "./core/outcome-memory";
 import { notHostedError, ShardAssignments, staleEpochError, type Assignment } from "./core/shard-assignments";
+import { SchemaVersions } from "./schema-versions";
 
 export interface NodeAgentOptions {
   nodeId: string;
@@ -47,10 +48,13 @@ export class NodeAgent {
   private readonly metrics;
 
   private readonly faults: FaultPoints;
+  /** Versioned DDL and each shard's schema state (schema-versions.ts). */
+  readonly schemaVersions: SchemaVersions;
 
   constructor(private readonly options: NodeAgentOptions) {
     this.log = options.telemetry.logger.child({ component: "node-agent" });
     this.faults = options.faults ?? FaultPoints.none();
+    this.schemaVersions = new SchemaVersions(options.store, this.faults, this.log); // schema versioning hook
     const m = options.telemetry.metrics;
     const store = options.store;
     this.metrics = {
@@ -306,9 +310,10 @@ export class NodeAgent {
 
   // ---- schema and status ------------------------------------------------------------------------------
 
-  async applySchema(request: nodeagent.ApplySchemaRequest): Promise<void> {
+  async applySchema(request: nodeagent.ApplySchemaRequest): Promise<nodeagent.ApplySchemaResponse | void> {
     const ref = requireShard(request.shard);
     this.assignments.learn({ shardId: ref.shardId, table: request.table, epoch: ref.epoch, primaryNodeId: this.assignments.get(ref.shardId)?.primaryNodeId ?? "" });
+    if (request.migrationId) return this.schemaVersions.apply(ref.shardId, request); // schema versioning hook: versioned DDL
     try {
       await this.options.store.ensureShard(ref.shardId);
       await this.options.store.applySchema(ref.shardId, request.ddl);

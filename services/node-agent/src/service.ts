@@ -52,7 +52,12 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
 
     let refreshing: Promise<void> | null = null;
     const heartbeatOnce = async (): Promise<void> => {
-      const response = await routerLink.heartbeat(core.assignments.all.length ? (await core.status()).storedBytes : 0, runtime.advertiseAddress, Math.max(1000, config.replication.heartbeatIntervalMs));
+      const response = await routerLink.heartbeat(
+        core.assignments.all.length ? (await core.status()).storedBytes : 0,
+        runtime.advertiseAddress,
+        Math.max(1000, config.replication.heartbeatIntervalMs),
+        await core.schemaVersions.report(core.assignments.all), // schema versioning hook: each shard's schema version
+      );
       const { added } = core.assignments.update(response.assignedShards, response.shardMapVersion);
       if (added.length > 0) await core.onAssigned(added);
     };

@@ -60,8 +60,8 @@ export class RouterLink {
   }
 
   /** One heartbeat; re-registers when the router has forgotten the node. */
-  async heartbeat(storedBytes: number, address: string, deadlineMs: number): Promise<router.HeartbeatResponse> {
-    const request = router.HeartbeatRequest.create({ nodeId: this.identity.nodeId, storedBytes });
+  async heartbeat(storedBytes: number, address: string, deadlineMs: number, replicas: common.ShardReplica[] = []): Promise<router.HeartbeatResponse> {
+    const request = router.HeartbeatRequest.create({ nodeId: this.identity.nodeId, storedBytes, replicas });
     try {
       return await this.client.heartbeat(request, { idempotent: true, deadlineMs });
     } catch (error) {

@@ -20,8 +20,7 @@ export function nodeAgentHandlers(core: NodeAgent): ServiceHandlers<typeof nodea
       return nodeagent.AbortResponse.create({});
     },
     async applySchema(request) {
-      await core.applySchema(request);
-      return nodeagent.ApplySchemaResponse.create({});
+      return (await core.applySchema(request)) ?? nodeagent.ApplySchemaResponse.create({});
     },
     getStatus: () => core.status(),
     async listPrepared() {
