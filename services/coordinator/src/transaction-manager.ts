@@ -34,6 +34,8 @@ export interface TransactionManagerOptions {
   limits: TransactionLimits;
   /** Crash points for recovery tests. @default none */
   faults?: FaultPoints;
+  /** Schema versioning hook (migrations.ts): runs DDL as a versioned migration. @default straight to every replica */
+  ddl?: (statement: common.Statement, plan: router.RoutePlan) => Promise<common.ResultSet>;
 }
 
 interface ActiveTransaction {
@@ -258,7 +260,7 @@ export class TransactionManager {
   /** A statement outside any transaction. */
   private async executeAlone(statement: common.Statement): Promise<common.ResultSet> {
     const plan = await this.route(statement);
-    if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) return this.executeDdl(statement, plan);
+    if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) return this.options.ddl ? this.options.ddl(statement, plan) : this.executeDdl(statement, plan); // schema versioning hook
     if (!plan.isWrite) {
       return this.withReroute(statement, plan, async (current) => {
         const parts = await Promise.all(current.targets.map((target) => this.runOnShard(target, { mode: nodeagent.ExecuteMode.EXECUTE_MODE_READ, readOnly: true })));
