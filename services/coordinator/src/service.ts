@@ -1,17 +1,23 @@
 import type { MyceliumConfig } from "@mycelium/config";
 import { coordinator } from "@mycelium/proto";
 import { BoundedLoop, FaultPoints, ServiceRuntime, type RuntimeOptions } from "@mycelium/runtime";
-import { openControlStore } from "@mycelium/topology";
-import { ClusterClient } from "./adapters/cluster-client";
+import { GrantStore, MigrationStore, openControlStore } from "@mycelium/topology";
+import { AccessCheckedClusterClient, AccessControl } from "./access-control";
+import { SchemaClient } from "./adapters/schema-client";
+import { SchemaMigrations } from "./migrations";
 import { Recovery } from "./recovery";
+import { accessControlHandlers } from "./rpc/access-control-handlers";
 import { coordinatorAuthorization } from "./rpc/authorization";
 import { adminHandlers, decisionHandlers, transactionHandlers } from "./rpc/handlers";
+import { migrationHandlers } from "./rpc/migration-handlers";
 import { TransactionManager } from "./transaction-manager";
 
 export interface RunningCoordinator {
   runtime: ServiceRuntime;
   transactions: TransactionManager;
   recovery: Recovery;
+  access: AccessControl;
+  migrations: SchemaMigrations;
   address: string;
   stop(): Promise<void>;
 }
@@ -26,7 +32,19 @@ export async function startCoordinator(config: MyceliumConfig, options: Coordina
   try {
     const store = await openControlStore(config.cluster.controlStoreUrl);
     runtime.onStop("control store", () => store.close());
-    const cluster = new ClusterClient(runtime.clients, config.cluster.routerAddress);
+    const access = new AccessControl(store, new GrantStore(store), runtime.logger);
+    await access.start();
+    runtime.onStop("grant cache", () => access.stop());
+    // Every statement the coordinator routes is checked against the caller's privileges (access-control.ts).
+    const cluster = new AccessCheckedClusterClient(runtime.clients, config.cluster.routerAddress, access);
+    const migrations = new SchemaMigrations({
+      coordinatorId,
+      store,
+      migrations: new MigrationStore(store),
+      schema: new SchemaClient(runtime.clients, config.cluster.routerAddress),
+      cluster,
+      log: runtime.logger.child({ component: "migrations" }),
+    });
     const { transactions: limits } = config;
     const transactions = new TransactionManager({
       coordinatorId,
@@ -40,6 +58,7 @@ export async function startCoordinator(config: MyceliumConfig, options: Coordina
         maxTransactions: limits.maxTransactions,
       },
       faults: new FaultPoints(config.cluster.faultPoints, runtime.logger),
+      ddl: (statement, plan) => migrations.executeDdl(statement, plan),
     });
     runtime.onStop("transactions", () => transactions.stop());
     const recovery = new Recovery({
@@ -54,6 +73,8 @@ export async function startCoordinator(config: MyceliumConfig, options: Coordina
     runtime.server.addService(coordinator.TransactionServiceService, transactionHandlers(transactions));
     runtime.server.addService(coordinator.DecisionServiceService, decisionHandlers(recovery));
     runtime.server.addService(coordinator.TransactionAdminServiceService, adminHandlers(recovery));
+    runtime.server.addService(coordinator.SchemaMigrationServiceService, migrationHandlers(migrations));
+    runtime.server.addService(coordinator.AccessControlServiceService, accessControlHandlers(access));
     await runtime.listen();
 
     const recoveryLoop = new BoundedLoop(
@@ -69,7 +90,7 @@ export async function startCoordinator(config: MyceliumConfig, options: Coordina
     runtime.onStop("cleanup loop", () => cleanup.stop());
 
     runtime.setReady();
-    return { runtime, transactions, recovery, address: runtime.advertiseAddress, stop: () => runtime.stop() };
+    return { runtime, transactions, recovery, access, migrations, address: runtime.advertiseAddress, stop: () => runtime.stop() };
   } catch (error) {
     await runtime.stop().catch(() => undefined);
     throw error;

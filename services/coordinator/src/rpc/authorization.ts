@@ -21,4 +21,14 @@ export const coordinatorAuthorization = {
     getTransaction: ["admin"],
     forceResolve: ["admin"],
   }),
+  ...authorize(coordinator.SchemaMigrationServiceService, {
+    applyMigrations: ["admin"],
+    getMigrationStatus: ["admin"],
+  }),
+  ...authorize(coordinator.AccessControlServiceService, {
+    grant: ["admin"],
+    revoke: ["admin"],
+    listGrants: ["admin"],
+    setEnforcement: ["admin"],
+  }),
 };

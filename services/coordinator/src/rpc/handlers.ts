@@ -1,5 +1,6 @@
 import { common, coordinator } from "@mycelium/proto";
 import { MyceliumError, type ServiceHandlers } from "@mycelium/rpc";
+import { asCaller } from "../access-control";
 import type { TransactionState } from "../core/transaction-state";
 import { SubscriberOverflow } from "../core/events";
 import type { Recovery } from "../recovery";
@@ -26,22 +27,23 @@ export function transactionHandlers(manager: TransactionManager): ServiceHandler
     async begin(request) {
       return coordinator.BeginResponse.create({ txId: manager.begin(request.timeoutMs, false, request.readCommitted) });
     },
-    async execute(request) {
-      return coordinator.ExecuteResponse.create({ result: await manager.execute(request.txId, statementOf(request.statement)) });
+    // Statements are routed (and their privileges checked, access-control.ts) as the caller.
+    async execute(request, call) {
+      return coordinator.ExecuteResponse.create({ result: await asCaller(call.identity, () => manager.execute(request.txId, statementOf(request.statement))) });
     },
     async addOperation(request) {
       return coordinator.AddOperationResponse.create({ queued: await manager.addOperation(request.txId, statementOf(request.statement)) });
     },
-    async commit(request) {
-      const results = await manager.commit(request.txId);
+    async commit(request, call) {
+      const results = await asCaller(call.identity, () => manager.commit(request.txId));
       return coordinator.CommitResponse.create({ results, state: coordinator.TransactionState.TRANSACTION_STATE_COMMITTED });
     },
     async rollback(request) {
       await manager.rollback(request.txId);
       return coordinator.RollbackResponse.create({});
     },
-    async executeTransaction(request) {
-      const { txId, results } = await manager.executeTransaction(request.statements.map((s) => statementOf(s)));
+    async executeTransaction(request, call) {
+      const { txId, results } = await asCaller(call.identity, () => manager.executeTransaction(request.statements.map((s) => statementOf(s))));
       return coordinator.ExecuteTransactionResponse.create({ txId, results });
     },
     async *subscribe(request, call) {
@@ -68,8 +70,8 @@ export function transactionHandlers(manager: TransactionManager): ServiceHandler
         throw error;
       }
     },
-    async explain(request) {
-      return coordinator.ExplainResponse.create({ plan: await manager.explain(statementOf(request.statement)) });
+    async explain(request, call) {
+      return coordinator.ExplainResponse.create({ plan: await asCaller(call.identity, () => manager.explain(statementOf(request.statement))) });
     },
   };
 }
