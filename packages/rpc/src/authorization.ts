@@ -7,7 +7,7 @@ import type { Role } from "@mycelium/tls";
 export type AuthorizationTable = Readonly<Record<string, readonly Role[]>>;
 
 export function isAuthorized(table: AuthorizationTable, methodPath: string, role: Role): boolean {
-  return table[methodPath]?.includes(role) ?? false;
+  return Object.hasOwn(table, methodPath) && (table[methodPath]?.includes(role) ?? false);
 }
 
 /**

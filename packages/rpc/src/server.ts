@@ -234,6 +234,8 @@ export class MyceliumServer {
             });
           }
         }
+        // Cut off (deadline, shutdown) is not a normal end: say so, so the subscriber knows to come back.
+        if (ctx.signal.aborted) throw ctx.signal.reason;
         return undefined;
       }).then(
         () => call.end(),

@@ -178,7 +178,7 @@ describe("graceful shutdown", () => {
   // BUG (packages/rpc/src/server.ts, wrapStream l.219-241): a stream ended by shutdown() closes with
   // status OK, so the subscriber cannot tell "server going away, resubscribe elsewhere" from a normal
   // end. It should close with UNAVAILABLE / reason SHUTTING_DOWN (the abort reason shutdown() sets).
-  test.failing("a stream ended by shutdown reports UNAVAILABLE with reason SHUTTING_DOWN", async () => {
+  test("a stream ended by shutdown reports UNAVAILABLE with reason SHUTTING_DOWN", async () => {
     harness.handlers.subscribe = async function* (_request, call) {
       yield event(1);
       await aborted(call.signal);

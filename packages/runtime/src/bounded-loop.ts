@@ -21,6 +21,7 @@ export class BoundedLoop {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  private started = false;
   private failures = 0;
   private readonly controller = new AbortController();
 
@@ -30,14 +31,15 @@ export class BoundedLoop {
   ) {}
 
   start(): this {
+    if (this.started) return this;
+    this.started = true;
     this.schedule(this.options.runImmediately ? 0 : this.delay());
     return this;
   }
 
   /** Run now (if not already running), e.g. when something the task depends on changed. */
   trigger(): void {
-    if (this.stopped || this.running) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.stopped || this.running || !this.started) return;
     this.schedule(0);
   }
 
@@ -58,6 +60,8 @@ export class BoundedLoop {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
+    // One pending run at most: a new schedule replaces the old one.
+    if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.task(this.controller.signal).then(

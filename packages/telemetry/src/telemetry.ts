@@ -55,6 +55,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     metrics,
     async shutdown() {
       // Telemetry never throws: a failing exporter must not turn a clean shutdown into a crash.
+      await tracing.forceFlush().catch(() => undefined);
       await tracing.shutdown().catch((error: unknown) => logger.warn({ err: error }, "trace exporter shutdown failed"));
       logger.flush();
     },

@@ -104,7 +104,7 @@ describe("DecisionBatcher", () => {
   // batch order. In the second test this tells the caller whose ABORT was refused (commit stands) that
   // its abort was recorded (ok:true) — it could then tell participants to abort a committed transaction.
   // Fix: resolve `batch[i]` with `results[i]` (as packages/topology's DecisionBatcher does).
-  test.failing("two different decisions for one new transaction in one batch: the first is written, only the second is refused", async () => {
+  test("two different decisions for one new transaction in one batch: the first is written, only the second is refused", async () => {
     const batcher = new DecisionBatcher(store.decisions);
     const [, first, second] = await Promise.all([
       batcher.record(decision("tx-0")), // occupies the first write, so the next two share one
@@ -116,7 +116,7 @@ describe("DecisionBatcher", () => {
     expect(second).toEqual({ txId: "tx-x", ok: false, existing: "commit" });
   });
 
-  test.failing("a refused decision is reported refused even when a matching one shares its batch", async () => {
+  test("a refused decision is reported refused even when a matching one shares its batch", async () => {
     const batcher = new DecisionBatcher(store.decisions);
     await batcher.record(decision("tx-a", "commit"));
     const [, refused, repeated] = await Promise.all([
@@ -137,9 +137,7 @@ describe("DecisionBatcher", () => {
       batcher.record(decision("tx-4")), // refused
     ]);
     expect(settled.map((s) => s.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected"]);
-    expect(((settled[3] as PromiseRejectedResult).reason as Error).message).toBe(
-      "decision queue is full (2 waiting); the control store is too slow",
-    );
+    expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: "BUSY", message: "2 decisions already waiting to be written" });
     expect(await store.decisions.getDecision("tx-4")).toBeNull();
     // Once the queue drained, decisions are taken again.
     await expect(batcher.record(decision("tx-5"))).resolves.toEqual({ txId: "tx-5", ok: true });

@@ -149,7 +149,7 @@ describe("rejections", () => {
   // defaults to the table name, so a bad table name is reported twice, the second time as
   // 'colocation_group "" must be a plain identifier' — about a field the caller left empty, quoting "".
   // Fix: check the group only when input.colocationGroup is set (a bad table name is already reported).
-  test.failing("a bad table name is not reported a second time as a bad colocation_group", () => {
+  test("a bad table name is not reported a second time as a bad colocation_group", () => {
     expect(problems(input({ table: "my-table" }))).toEqual(['table name "my-table" must be a plain identifier (letters, digits, _)']);
   });
 
@@ -276,7 +276,7 @@ describe("updates that leave fields unset (as `mycelium policy set` sends them)"
   // anything else on a SYNC table — e.g. `mycelium policy set orders --replication-factor 0.5` — is refused
   // with "replication_sync SYNC needs sync_replicas ≥ 1", about fields the caller never set. Fix: when
   // replicationSync is UNSPECIFIED and syncReplicas is 0, take existing.syncReplicas as well.
-  test.failing("an update that sets neither replication_sync nor sync_replicas keeps both", () => {
+  test("an update that sets neither replication_sync nor sync_replicas keeps both", () => {
     const existing = stored({ replicationSync: ReplicationSync.REPLICATION_SYNC_SYNC, syncReplicas: 2 });
     const policy = normalizePolicy(input({ replicationFactor: 0.75 }), defaults, existing, null);
     expect(policy).toMatchObject({ replicationFactor: 0.75, replicationSync: ReplicationSync.REPLICATION_SYNC_SYNC, syncReplicas: 2 });
@@ -286,7 +286,7 @@ describe("updates that leave fields unset (as `mycelium policy set` sends them)"
   // name, not to the stored group, so an update that does not repeat the group (the CLI sends "" unless
   // --colocation-group is given) silently takes the table out of its group, and joins with its partners
   // are then refused as NOT_COLOCATED. Fix: `input.colocationGroup || existing?.colocationGroup || table`.
-  test.failing("an update that leaves colocation_group empty keeps the table's group", () => {
+  test("an update that leaves colocation_group empty keeps the table's group", () => {
     const existing = stored({ colocationGroup: "sales" });
     const policy = normalizePolicy(input({ replicationFactor: 0.75 }), defaults, existing, null);
     expect(policy.colocationGroup).toBe("sales");

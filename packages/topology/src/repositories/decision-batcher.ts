@@ -6,6 +6,8 @@ export interface DecisionBatcherOptions {
   maxBatch?: number;
   /** Most decisions waiting; beyond it record() fails with BUSY. @default 10000 */
   maxQueued?: number;
+  /** Told after each batch is written (for metrics). Must not throw. */
+  onBatch?: (size: number, durationMs: number) => void;
 }
 
 /**
@@ -16,6 +18,7 @@ export interface DecisionBatcherOptions {
 export class DecisionBatcher {
   private readonly maxBatch: number;
   private readonly maxQueued: number;
+  private readonly onBatch: ((size: number, durationMs: number) => void) | undefined;
   private queue: Array<{ input: DecisionInput; resolve: (result: RecordDecisionResult) => void; reject: (error: Error) => void }> = [];
   private writing: Promise<void> | null = null;
   batches = 0;
@@ -26,6 +29,7 @@ export class DecisionBatcher {
   ) {
     this.maxBatch = options.maxBatch ?? 128;
     this.maxQueued = options.maxQueued ?? 10_000;
+    this.onBatch = options.onBatch;
     if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw new TopologyError("INVALID_ARGUMENT", "maxBatch must be a positive integer");
   }
 
@@ -44,8 +48,14 @@ export class DecisionBatcher {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
+        const started = performance.now();
         const results = await this.log.recordDecisions(batch.map((item) => item.input));
         this.batches += 1;
+        try {
+          this.onBatch?.(batch.length, performance.now() - started);
+        } catch {
+          // Observers must not break the write path.
+        }
         batch.forEach((item, index) => item.resolve(results[index]!));
       } catch (error) {
         for (const item of batch) item.reject(error as Error);

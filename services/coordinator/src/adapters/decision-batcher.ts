@@ -1,10 +1,4 @@
-import type { DecisionInput, DecisionLog, RecordDecisionResult } from "@mycelium/topology";
-
-interface Pending {
-  input: DecisionInput;
-  resolve: (result: RecordDecisionResult) => void;
-  reject: (error: unknown) => void;
-}
+import { DecisionBatcher as StoreDecisionBatcher, type DecisionLog } from "@mycelium/topology";
 
 export interface DecisionBatcherOptions {
   /** Most decisions written in one store transaction. @default 256 */
@@ -15,51 +9,17 @@ export interface DecisionBatcherOptions {
 }
 
 /**
- * Group commit of 2PC decisions: while one batch is being written (one fsync), the decisions that
- * arrive wait and go together in the next batch. One transaction alone is written at once; under
- * load the batch grows, and throughput is no longer one fsync per transaction.
+ * Group commit of 2PC decisions (the control store's batcher): while one batch is being written (one
+ * fsync), the decisions that arrive wait and go together in the next batch. One transaction alone is
+ * written at once; under load the batch grows, and throughput is no longer one fsync per transaction.
  */
-export class DecisionBatcher {
-  private queue: Pending[] = [];
-  private flushing = false;
-
-  constructor(
-    private readonly log: DecisionLog,
-    private readonly options: DecisionBatcherOptions = {},
-  ) {}
-
-  record(input: DecisionInput): Promise<RecordDecisionResult> {
-    if (this.queue.length >= (this.options.maxQueue ?? 10_000)) {
-      return Promise.reject(new Error(`decision queue is full (${this.queue.length} waiting); the control store is too slow`));
-    }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      if (!this.flushing) void this.flush();
+export class DecisionBatcher extends StoreDecisionBatcher {
+  constructor(log: DecisionLog, options: DecisionBatcherOptions = {}) {
+    super(log, {
+      maxBatch: options.maxBatch ?? 256,
+      maxQueued: options.maxQueue ?? 10_000,
+      ...(options.onBatch ? { onBatch: options.onBatch } : {}),
     });
-  }
-
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.options.maxBatch ?? 256);
-        const started = performance.now();
-        try {
-          const results = await this.log.recordDecisions(batch.map((p) => p.input));
-          this.options.onBatch?.(batch.length, performance.now() - started);
-          const byTx = new Map(results.map((r) => [r.txId, r]));
-          for (const pending of batch) {
-            const result = byTx.get(pending.input.txId);
-            if (result) pending.resolve(result);
-            else pending.reject(new Error(`decision log returned no result for ${pending.input.txId}`));
-          }
-        } catch (error) {
-          for (const pending of batch) pending.reject(error);
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
   }
 }
 

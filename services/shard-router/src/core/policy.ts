@@ -84,12 +84,14 @@ export function normalizePolicy(
   const replicationSync = input.replicationSync === common.ReplicationSync.REPLICATION_SYNC_UNSPECIFIED
     ? (existing?.replicationSync ?? common.ReplicationSync.REPLICATION_SYNC_ASYNC)
     : input.replicationSync;
-  if (input.syncReplicas < 0) problems.push(`sync_replicas ${input.syncReplicas} must be ≥ 0`);
-  if (replicationSync === common.ReplicationSync.REPLICATION_SYNC_SYNC && input.syncReplicas < 1) {
+  // Unset (0) with an unset mode keeps what the table had, like every other field.
+  const syncReplicas = input.syncReplicas === 0 && input.replicationSync === common.ReplicationSync.REPLICATION_SYNC_UNSPECIFIED ? (existing?.syncReplicas ?? 0) : input.syncReplicas;
+  if (syncReplicas < 0) problems.push(`sync_replicas ${syncReplicas} must be ≥ 0`);
+  if (replicationSync === common.ReplicationSync.REPLICATION_SYNC_SYNC && syncReplicas < 1) {
     problems.push("replication_sync SYNC needs sync_replicas ≥ 1 (secondaries that must hold a write before it is acknowledged)");
   }
-  const colocationGroup = (input.colocationGroup || table).toLowerCase();
-  if (!identifier.test(colocationGroup)) problems.push(`colocation_group "${input.colocationGroup}" must be a plain identifier`);
+  const colocationGroup = (input.colocationGroup || existing?.colocationGroup || table).toLowerCase();
+  if (input.colocationGroup && !identifier.test(colocationGroup)) problems.push(`colocation_group "${input.colocationGroup}" must be a plain identifier`);
 
   if (schema) {
     const columns = new Set(schema.columns.map((c) => c.name));
@@ -120,7 +122,7 @@ export function normalizePolicy(
     initialShardCount: shardCount,
     rangeSplitPoints: input.rangeSplitPoints,
     replicationSync,
-    syncReplicas: input.syncReplicas,
+    syncReplicas,
     colocationGroup,
     version: existing?.version ?? 0,
   });
