@@ -1,4 +1,3 @@
-import * as path from "node:path";
 import { Metadata, status } from "@grpc/grpc-js";
 import {
   backoffDelayMs,
@@ -15,10 +14,7 @@ import {
   type BackoffPolicy,
 } from "@mycelium/rpc";
 
-// fast-check is a devDependency of the services but not (yet) of @mycelium/rpc, whose node_modules
-// therefore lack it; borrow the coordinator's copy (the same catalog version).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const fc: typeof import("fast-check") = require(require.resolve("fast-check", { paths: [path.join(__dirname, "../../../services/coordinator")] }));
+import fc from "fast-check";
 
 describe("backoffDelayMs", () => {
   const policy = fc.record({
