@@ -176,9 +176,16 @@ export class ShardRouter {
     if (problem) throw new MyceliumError("FAILED_PRECONDITION", `cannot place ${policy.table}: ${problem}`, { reason: "PLACEMENT" });
 
     if (!existing) {
+      // A table joining a colocation group takes the group's layout: shard i of every table of the
+      // group covers the same keys on the same nodes, so joins on the shard key stay on one node.
+      const partner = snapshot.tables.find((layout) => layout.policy.colocationGroup === policy.colocationGroup && layout.table !== policy.table);
+      if (partner) checkColocation(policy, partner.policy, partner.shards.length);
+      const partnerShards = partner ? [...partner.shards].sort((a, b) => a.index - b.index) : null;
       const shards = initialKeyRanges(policy, policy.initialShardCount ?? 1).map((keyRange, index) => {
         const shardId = `${policy.table}-${String(index).padStart(4, "0")}`;
-        const replicas = placeShard(shardId, placementPolicy(policy), nodes);
+        const model = partnerShards?.[index];
+        const replicas = model ? [...model.replicaNodeIds] : placeShard(shardId, placementPolicy(policy), nodes);
+        if (model) keyRange = model.keyRange ?? keyRange;
         return common.ShardInfo.create({
           shardId,
           table: policy.table,
@@ -374,6 +381,22 @@ export class ShardRouter {
         weight: placementWeight({ kind, validatorWeight: node.validatorWeight, minerCapacityGb: node.minerCapacityGb }, meanMinerCapacity),
       };
     });
+  }
+}
+
+/** A table may join a colocation group only with the group's shard function, key arity and shard count. */
+function checkColocation(policy: common.TablePolicy, partner: common.TablePolicy, partnerShardCount: number): void {
+  const problems: string[] = [];
+  if (policy.shardFunction !== partner.shardFunction) problems.push("another shard function");
+  if (policy.shardKeys.length !== partner.shardKeys.length) problems.push(`${policy.shardKeys.length} shard key column(s) instead of ${partner.shardKeys.length}`);
+  if ((policy.initialShardCount ?? partnerShardCount) !== partnerShardCount) problems.push(`${policy.initialShardCount} shards instead of ${partnerShardCount}`);
+  if (policy.customFunction !== partner.customFunction) problems.push("another custom shard function");
+  if (problems.length > 0) {
+    throw new MyceliumError(
+      "FAILED_PRECONDITION",
+      `${policy.table} cannot join colocation group ${policy.colocationGroup}: it has ${problems.join(", ")} than ${partner.table}; co-located tables must be sharded alike`,
+      { reason: "COLOCATION_MISMATCH" },
+    );
   }
 }
 
