@@ -73,7 +73,7 @@ export class SchemaVersions {
       const atMs = Date.now();
       // Marked unknown first: if the commit's outcome is unclear (connection lost), read it again next time.
       this.records.delete(shardId);
-      await this.store.applySchema(shardId, [createTable, ...request.ddl, recordStatement(request, atMs)]);
+      await this.store.applySchema(shardId, [...request.ddl, createTable, recordStatement(request, atMs)]);
       const applied: ShardRecord = {
         table: request.table,
         version: Number(request.schemaVersion),
