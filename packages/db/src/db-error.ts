@@ -23,6 +23,13 @@
  * |                  | down)                                                                  |           |
  * | IO               | the disk failed or is full, the file is corrupt or read-only           | no        |
  * | CLOSED           | the store was closed                                                   | no        |
+ * | STALE_EPOCH      | a write (or setShardEpoch) under an epoch lower than the shard's: this | no        |
+ * |                  | node is no longer the shard's primary for that epoch                   |           |
+ * | REPLICATION_GAP  | the change log cannot continue from there: applyChanges got entries    | no        |
+ * |                  | that do not follow the applied lsn, readChanges asked for truncated    |           |
+ * |                  | entries, activation needs entries this replica has not applied          |           |
+ * | REPLICA_DIVERGED | this replica's log or checksum disagrees with the entries it is given  | no        |
+ * |                  | (another entry at the same lsn, another checksum): resync it            |           |
  * | INTERNAL         | a broken invariant: a bug                                              | no        |
  */
 export type DbErrorCode =
@@ -41,6 +48,9 @@ export type DbErrorCode =
   | "UNAVAILABLE"
   | "IO"
   | "CLOSED"
+  | "STALE_EPOCH"
+  | "REPLICATION_GAP"
+  | "REPLICA_DIVERGED"
   | "INTERNAL";
 
 const retryableCodes: ReadonlySet<DbErrorCode> = new Set<DbErrorCode>(["LOCK_TIMEOUT", "BUSY", "UNAVAILABLE"]);

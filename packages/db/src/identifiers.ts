@@ -41,13 +41,25 @@ export function postgresSchemaName(shardId: string): string {
 
 export const preparedTransactionPrefix = "myc_";
 
-export function preparedTransactionId(txId: string, shardId: string): string {
-  return `${preparedTransactionPrefix}${txId}_${shardId}`;
+/**
+ * `myc_<txId>_<shardId>`, and `~<databaseTag>` when given. PostgreSQL's prepared-transaction ids are global to
+ * the server, and several nodes may share one server (a database each): replicas of one shard on two such
+ * nodes would otherwise collide when both prepare the same transaction (a promoted secondary finishing a
+ * transaction the dead primary still holds prepared).
+ */
+export function preparedTransactionId(txId: string, shardId: string, databaseTag?: string): string {
+  return `${preparedTransactionPrefix}${txId}_${shardId}${databaseTag ? `~${databaseTag}` : ""}`;
+}
+
+/** A short tag of a database name for preparedTransactionId. */
+export function databaseTag(database: string): string {
+  return createHash("sha256").update(database).digest("hex").slice(0, 8);
 }
 
 export function parsePreparedTransactionId(gid: string): { txId: string; shardId: string } | null {
   if (!gid.startsWith(preparedTransactionPrefix)) return null;
-  const rest = gid.slice(preparedTransactionPrefix.length);
+  const tagAt = gid.indexOf("~");
+  const rest = gid.slice(preparedTransactionPrefix.length, tagAt === -1 ? undefined : tagAt);
   const separator = rest.indexOf("_");
   if (separator <= 0) return null;
   const txId = rest.slice(0, separator);

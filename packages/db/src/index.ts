@@ -21,7 +21,22 @@ export type {
   QueryObserver,
   QueryOperation,
 } from "./shard-store";
+export type {
+  ChangeEntry,
+  RowChange,
+  Row,
+  ReplicaState,
+  ChecksumVerification,
+  WriteOptions,
+  AdoptOptions,
+  AdoptedTransaction,
+  ActivationResult,
+  SnapshotChunk,
+  SnapshotTable,
+} from "./replication/types";
+export { encodeChangeEntry, decodeChangeEntry, encodeSnapshotChunk, decodeSnapshotChunk } from "./replication/codec";
+export { rowHash, checksumToHex } from "./replication/checksum";
 export { openShardStore } from "./open-shard-store";
 export { toPostgresSql } from "./to-postgres-sql";
-export { postgresSchemaName, preparedTransactionId, parsePreparedTransactionId } from "./identifiers";
+export { postgresSchemaName, preparedTransactionId, parsePreparedTransactionId, databaseTag } from "./identifiers";
 export * as testing from "./testing";

@@ -2,6 +2,27 @@ import * as path from "node:path";
 import { DbError } from "./db-error";
 import { openPostgresShardStore, type PostgresShardStoreSettings } from "./postgres/postgres-shard-store";
 import type { PostgresShardStoreOptions, ShardStore, ShardStoreOptions, SqliteShardStoreOptions } from "./shard-store";
+
+/** The options both backends share, validated. */
+export interface CommonSettings {
+  nodeId: string | undefined;
+  changeCapture: boolean;
+  maxChangeWaiters: number;
+}
+
+function commonWithDefaults(options: ShardStoreOptions): CommonSettings {
+  if (options.nodeId !== undefined && (typeof options.nodeId !== "string" || !/^[\x21-\x7e]{1,256}$/.test(options.nodeId))) {
+    throw new DbError("CONFIG", `nodeId must be 1-256 printable ASCII characters without spaces, got ${JSON.stringify(options.nodeId)}`);
+  }
+  if (options.changeCapture !== undefined && typeof options.changeCapture !== "boolean") {
+    throw new DbError("CONFIG", `changeCapture must be a boolean, got ${String(options.changeCapture)}`);
+  }
+  return {
+    nodeId: options.nodeId,
+    changeCapture: options.changeCapture ?? true,
+    maxChangeWaiters: positiveInteger("maxChangeWaiters", options.maxChangeWaiters ?? 10_000),
+  };
+}
 import { openSqliteShardStore, type SqliteShardStoreSettings } from "./sqlite/sqlite-shard-store";
 
 /** Opens the node's shard store. SQLite redoes prepared transactions before this resolves. */
@@ -37,6 +58,7 @@ export function sqliteWithDefaults(options: SqliteShardStoreOptions): SqliteShar
     maxLockWaiters: positiveInteger("maxLockWaiters", options.maxLockWaiters ?? 1000),
     maxGroupCommitBatch: positiveInteger("maxGroupCommitBatch", options.maxGroupCommitBatch ?? 256),
     onQuery: options.onQuery,
+    ...commonWithDefaults(options),
   };
 }
 
@@ -67,5 +89,6 @@ export function postgresWithDefaults(options: PostgresShardStoreOptions): Postgr
     statementCacheSize: positiveInteger("statementCacheSize", options.statementCacheSize ?? 1000, true),
     lockWaitTimeoutMs: positiveInteger("lockWaitTimeoutMs", options.lockWaitTimeoutMs ?? 5000),
     onQuery: options.onQuery,
+    ...commonWithDefaults(options),
   };
 }

@@ -1,5 +1,6 @@
-import { openShardStore, testing, type ShardStore } from "@mycelium/db";
+import { databaseTag, openShardStore, postgresSchemaName, testing, type ShardStore } from "@mycelium/db";
 import { Client } from "pg";
+import { describeReplicationBehaviour } from "./support/replication-behaviour";
 import { describeShardStoreBehaviour, expectDbError } from "./support/shard-store-behaviour";
 
 let server: testing.PostgresServer;
@@ -30,13 +31,30 @@ describe("PostgreSQL shard store", () => {
     }),
   }));
 
+  describeReplicationBehaviour(() => ({
+    kind: "postgres",
+    blobType: "BYTEA",
+    freshOptions: async (overrides = {}) => ({ kind: "postgres", url: await freshUrl(), sslMode: "disable", maxConnections: 8, ...overrides }),
+    // A session outside the store: with myc.replaying on, the capture trigger records nothing.
+    tamper: async (options, shardId, sql) => {
+      const client = new Client({ connectionString: (options as { url: string }).url });
+      await client.connect();
+      try {
+        await client.query(`SET search_path TO "${postgresSchemaName(shardId)}"; SET myc.replaying = 'on'`);
+        await client.query(sql);
+      } finally {
+        await client.end();
+      }
+    },
+  }));
+
   describe("PostgreSQL specifics", () => {
     const stores: ShardStore[] = [];
     afterEach(async () => {
       for (const store of stores.splice(0)) await store.close();
     });
 
-    test("one schema per shard, and PREPARE TRANSACTION 'myc_<txid>_<shard>' for prepare", async () => {
+    test("one schema per shard, and PREPARE TRANSACTION 'myc_<txid>_<shard>~<database tag>' for prepare", async () => {
       const url = await freshUrl();
       const store = await openShardStore({ kind: "postgres", url, sslMode: "disable" });
       stores.push(store);
@@ -56,8 +74,10 @@ describe("PostgreSQL shard store", () => {
           expect.stringMatching(/^myc_orders_4_[0-9a-f]{10}$/),
           "mycelium_node",
         ]);
-        const prepared = await client.query("SELECT gid FROM pg_prepared_xacts");
-        expect(prepared.rows).toEqual([{ gid: "myc_7f2c-1_orders_3" }]);
+        const prepared = await client.query("SELECT gid, database FROM pg_prepared_xacts WHERE database = current_database()");
+        // Tagged with the database: nodes sharing one server must not collide on these server-wide ids.
+        const database = new URL(url).pathname.slice(1);
+        expect(prepared.rows).toEqual([{ gid: `myc_7f2c-1_orders_3~${databaseTag(database)}`, database }]);
       } finally {
         await client.end();
       }

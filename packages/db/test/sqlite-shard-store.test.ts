@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import Database from "better-sqlite3";
 import { encodeStatements, openShardStore, type ShardStore } from "@mycelium/db";
+import { describeReplicationBehaviour } from "./support/replication-behaviour";
 import { describeShardStoreBehaviour, expectDbError } from "./support/shard-store-behaviour";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "myc-db-sqlite-"));
@@ -19,6 +20,23 @@ describe("SQLite shard store", () => {
       dataDir: path.join(root, `node-${++counter}`),
       ...overrides,
     }),
+  }));
+
+  describeReplicationBehaviour(() => ({
+    kind: "sqlite",
+    blobType: "BLOB",
+    freshOptions: async (overrides = {}) => ({ kind: "sqlite", dataDir: path.join(root, `node-${++counter}`), ...overrides }),
+    // An operator's sqlite3 shell: without the store's capture function the triggers cannot run, so the
+    // tamperer stubs it — exactly the kind of write the checksum must catch.
+    tamper: async (options, shardId, sql) => {
+      const db = new Database(path.join((options as { dataDir: string }).dataDir, "shards", `${shardId}.db`));
+      try {
+        db.function("_myc_capture", { varargs: true }, () => null);
+        db.prepare(sql).run();
+      } finally {
+        db.close();
+      }
+    },
   }));
 
   describe("SQLite specifics", () => {

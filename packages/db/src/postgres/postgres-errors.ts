@@ -11,6 +11,8 @@ function classify(sqlState: string | undefined, message: string): DbErrorCode {
   }
   if (networkErrorCodes.has(sqlState)) return "UNAVAILABLE";
   switch (sqlState) {
+    case "MYC01": // raised by _myc_publish: a write under an epoch below the shard's
+      return "STALE_EPOCH";
     case "42P01": // undefined_table
       return "NO_SUCH_TABLE";
     case "42P07": // duplicate_table

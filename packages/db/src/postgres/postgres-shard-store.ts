@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
 import type { CompiledQuery } from "kysely";
 import { Pool, type PoolClient, type PoolConfig, type QueryResult } from "pg";
 import { DbError } from "../db-error";
 import {
   assertShardId,
   assertTxId,
+  databaseTag,
   parsePreparedTransactionId,
   postgresSchemaName,
   preparedTransactionId,
@@ -22,8 +24,56 @@ import type {
   ShardStore,
   ShardStoreStats,
 } from "../shard-store";
+import { ChangeNotifier } from "../replication/change-notifier";
+import { changesDelta, checksumToHex } from "../replication/checksum";
+import { decodeChanges, encodeChanges } from "../replication/codec";
+import { collapseEvents } from "../replication/collapse";
+import type {
+  ActivationResult,
+  AdoptedTransaction,
+  AdoptOptions,
+  ChangeEntry,
+  ChecksumVerification,
+  ReplicaState,
+  SnapshotChunk,
+  WriteOptions,
+} from "../replication/types";
+import {
+  assertEntries,
+  assertEpochValue,
+  assertLsn,
+  assertReplicableDdl,
+  assertWriteOptions,
+  chunkReader,
+  defaultReadChangesLimit,
+  maxReadChangesBytes,
+  maxReadChangesLimit,
+  staleEpoch,
+} from "../replication/validate";
+import { decodeStatements, encodeStatements } from "../sql-value";
 import { toPostgresSql } from "../to-postgres-sql";
 import { sqlStateOf, toDbError } from "./postgres-errors";
+import {
+  appendSchemaLog,
+  captureSetting,
+  checksumFromNumeric,
+  drainCapture,
+  dropCapture,
+  installCapture,
+  type PgCapturedTable,
+  readUserTables,
+  replicationObjectsSql,
+  runSchemaChange,
+} from "./postgres-replication";
+import {
+  applyEntriesPg,
+  assertSameEntries,
+  lockPosition,
+  type PgShardContext,
+  restoreSnapshotPg,
+  snapshotChunksPg,
+  verifyChecksumPg,
+} from "./postgres-replica-ops";
 import { postgresTypes, toPostgresParam } from "./postgres-types";
 
 export interface PostgresShardStoreSettings {
@@ -36,6 +86,9 @@ export interface PostgresShardStoreSettings {
   statementCacheSize: number;
   lockWaitTimeoutMs: number;
   onQuery: QueryObserver | undefined;
+  nodeId: string | undefined;
+  changeCapture: boolean;
+  maxChangeWaiters: number;
 }
 
 const nodeSchema = "mycelium_node";
@@ -126,11 +179,22 @@ class PostgresShardStore implements ShardStore {
   private readonly preparedHere = new Map<string, PostgresLocalTransaction>();
   private cachedStatementCount = 0;
   private closed = false;
+  /** Capture metadata per schema (columns and their encodings), loaded from the catalog on first use. */
+  private readonly tableCache = new Map<string, Map<string, PgCapturedTable>>();
+  readonly notifier: ChangeNotifier;
+  readonly changeLog = { entriesWritten: 0, entriesApplied: 0 };
+  nodeId = "";
+  /** Tags this database's prepared-transaction ids (they are global to the server; see preparedTransactionId). */
+  gidTag = "";
+  /** Whether this role may SET session_replication_role (superuser, or granted): apply then skips FK triggers. */
+  replicationRole = false;
 
   constructor(
     readonly settings: PostgresShardStoreSettings,
     private readonly pool: Pool,
-  ) {}
+  ) {
+    this.notifier = new ChangeNotifier(settings.maxChangeWaiters);
+  }
 
   async initialize(): Promise<void> {
     await this.withTransaction("initialize", async (client) => {
@@ -147,8 +211,60 @@ class PostgresShardStore implements ShardStore {
           .addColumn("created_at_ms", "bigint", (column) => column.notNull())
           .compile(),
       );
+      await this.compiled(
+        client,
+        postgresBuilder<PostgresNodeTables>()
+          .schema.withSchema(nodeSchema)
+          .createTable("node_meta")
+          .ifNotExists()
+          .addColumn("key", "text", (column) => column.primaryKey())
+          .addColumn("value", "text", (column) => column.notNull())
+          .compile(),
+      );
+      await this.compiled(
+        client,
+        postgresBuilder<PostgresNodeTables>()
+          .schema.withSchema(nodeSchema)
+          .createTable("adopted")
+          .ifNotExists()
+          .addColumn("shard_id", "text", (column) => column.notNull())
+          .addColumn("tx_id", "text", (column) => column.notNull())
+          .addColumn("statements", "text", (column) => column.notNull())
+          .addColumn("adopted_at_ms", "bigint", (column) => column.notNull())
+          .addColumn("min_applied_lsn", "bigint", (column) => column.notNull())
+          .addPrimaryKeyConstraint("adopted_pk", ["shard_id", "tx_id"])
+          .compile(),
+      );
+      const database = await client.query<{ name: string }>("SELECT current_database() AS name");
+      this.gidTag = databaseTag(database.rows[0]!.name);
+      if (this.settings.nodeId !== undefined) {
+        this.nodeId = this.settings.nodeId;
+      } else {
+        await this.compiled(
+          client,
+          nodeBuilder
+            .insertInto("node_meta")
+            .values({ key: "node_id", value: `node-${randomUUID()}` })
+            .onConflict((conflict) => conflict.column("key").doNothing())
+            .compile(),
+        );
+        const rows = await this.compiled(client, nodeBuilder.selectFrom("node_meta").select("value").where("key", "=", "node_id").compile());
+        this.nodeId = rows[0]!.value;
+      }
+    });
+    this.replicationRole = await this.withTransaction("probe session_replication_role", async (client) => {
+      await client.query("SAVEPOINT probe");
+      try {
+        await client.query("SET LOCAL session_replication_role = replica");
+        return true;
+      } catch {
+        await client.query("ROLLBACK TO SAVEPOINT probe");
+        return false;
+      }
     });
     await this.refreshShards();
+    // A crash between COMMIT PREPARED and the publish that follows it leaves staged entries: log them now.
+    for (const shardId of this.knownShards) await this.publishPending(shardId).catch(() => undefined);
   }
 
   // ---- connections -----------------------------------------------------------------------------------------
@@ -306,27 +422,7 @@ class PostgresShardStore implements ShardStore {
       if (existing[0] && existing[0].schema_name !== schema) {
         throw new DbError("INTERNAL", `shard ${shardId} is registered with schema ${existing[0].schema_name}, expected ${schema}`);
       }
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
-      await this.compiled(
-        client,
-        postgresBuilder<ShardTables>()
-          .schema.withSchema(schema)
-          .createTable("_myc_txn")
-          .ifNotExists()
-          .addColumn("tx_id", "text", (column) => column.primaryKey())
-          .addColumn("prepared_at_ms", "bigint", (column) => column.notNull())
-          .compile(),
-      );
-      await this.compiled(
-        client,
-        postgresBuilder<ShardTables>()
-          .schema.withSchema(schema)
-          .createTable("_myc_meta")
-          .ifNotExists()
-          .addColumn("key", "text", (column) => column.primaryKey())
-          .addColumn("value", "text", (column) => column.notNull())
-          .compile(),
-      );
+      await this.createShardObjects(client, schema);
       await this.compiled(
         client,
         nodeBuilder
@@ -336,7 +432,40 @@ class PostgresShardStore implements ShardStore {
           .compile(),
       );
     });
+    this.tableCache.delete(schema);
     this.knownShards.add(shardId);
+  }
+
+  /** The schema with its internal tables and functions, and capture on the user tables it has (idempotent). */
+  private async createShardObjects(client: PoolClient, schema: string): Promise<void> {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
+    await this.compiled(
+      client,
+      postgresBuilder<ShardTables>()
+        .schema.withSchema(schema)
+        .createTable("_myc_txn")
+        .ifNotExists()
+        .addColumn("tx_id", "text", (column) => column.primaryKey())
+        .addColumn("prepared_at_ms", "bigint", (column) => column.notNull())
+        .compile(),
+    );
+    await this.compiled(
+      client,
+      postgresBuilder<ShardTables>()
+        .schema.withSchema(schema)
+        .createTable("_myc_meta")
+        .ifNotExists()
+        .addColumn("key", "text", (column) => column.primaryKey())
+        .addColumn("value", "text", (column) => column.notNull())
+        .compile(),
+    );
+    for (const statement of replicationObjectsSql(schema)) await client.query(statement);
+    if (this.settings.changeCapture) {
+      // (re)install capture on tables that exist already, so triggers always match the columns
+      await client.query(`SET LOCAL search_path TO ${quoteIdentifier(schema)}`);
+      await dropCapture(client, schema);
+      await installCapture(client, schema, (await readUserTables(client, schema)).filter((table) => table.keyColumns.length > 0));
+    }
   }
 
   async dropShard(shardId: string): Promise<void> {
@@ -356,8 +485,10 @@ class PostgresShardStore implements ShardStore {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(schema)}))`);
       await client.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`);
       await this.compiled(client, nodeBuilder.deleteFrom("shards").where("shard_id", "=", shardId).compile());
+      await this.compiled(client, nodeBuilder.deleteFrom("adopted").where("shard_id", "=", shardId).compile());
     });
     this.knownShards.delete(shardId);
+    this.tableCache.delete(schema);
     this.schemaGenerations.set(schema, (this.schemaGenerations.get(schema) ?? 0) + 1);
   }
 
@@ -413,51 +544,121 @@ class PostgresShardStore implements ShardStore {
     });
   }
 
-  async applySchema(shardId: string, ddl: readonly string[]): Promise<void> {
+  async applySchema(shardId: string, ddl: readonly string[], options?: WriteOptions): Promise<void> {
     const schema = await this.schemaOf(shardId);
     for (const statement of ddl) assertUserStatement(statement);
-    await observed(this.settings.onQuery, this.counters, "ddl", shardId, () =>
+    assertWriteOptions(options);
+    const capture = this.settings.changeCapture;
+    if (capture) assertReplicableDdl(ddl);
+    const lsn = await observed(this.settings.onQuery, this.counters, "ddl", shardId, () =>
       this.withTransaction(
         `schema change on shard ${shardId}`,
         async (client) => {
-          for (const [index, statement] of ddl.entries()) {
-            try {
-              // Extended protocol: exactly one statement per element.
-              await client.query({ text: statement, values: [], queryMode: "extended" } as never);
-            } catch (error) {
-              throw toDbError(error, `schema statement ${index + 1} on shard ${shardId}`);
-            }
-          }
+          // Rows the statements themselves change are covered by the rescan and by replicas re-running them.
+          await client.query(`SET LOCAL ${captureSetting} = 'on'`);
+          const result = await runSchemaChange(client, schema, ddl, capture, `schema statement on shard ${shardId}`);
+          if (!capture) return null;
+          await appendSchemaLog(client, ddl);
+          const published = await this.publish(client, null, options?.epoch, result.delta, "[]", JSON.stringify(ddl));
+          this.tableCache.delete(schema);
+          return published;
         },
         schema,
       ),
     );
+    this.tableCache.delete(schema);
     this.schemaGenerations.set(schema, (this.schemaGenerations.get(schema) ?? 0) + 1);
+    if (lsn !== null) this.committed(shardId, lsn, 1);
   }
 
-  async executeAutocommit(shardId: string, statements: readonly Statement[]): Promise<StatementResult[]> {
+  // ---- change log (primary side) ---------------------------------------------------------------------------
+
+  /** Capture metadata of one table, from the cache or the catalog. */
+  async capturedTable(client: PoolClient, schema: string, name: string): Promise<PgCapturedTable> {
+    let tables = this.tableCache.get(schema);
+    if (!tables?.has(name)) {
+      tables = new Map((await readUserTables(client, schema)).map((table) => [table.name, table]));
+      this.tableCache.set(schema, tables);
+    }
+    const table = tables.get(name);
+    if (!table) throw new DbError("INTERNAL", `captured rows of table ${name}, which schema ${schema} does not have`);
+    return table;
+  }
+
+  async capturedTables(client: PoolClient, schema: string): Promise<Map<string, PgCapturedTable>> {
+    let tables = this.tableCache.get(schema);
+    if (!tables) {
+      tables = new Map((await readUserTables(client, schema)).map((table) => [table.name, table]));
+      this.tableCache.set(schema, tables);
+    }
+    return tables;
+  }
+
+  forgetTables(schema: string): void {
+    this.tableCache.delete(schema);
+  }
+
+  /**
+   * Drains this transaction's captured rows and, when they changed anything, publishes the entry (assigning its
+   * lsn under the shard's `_myc_replica` row lock). Returns the new head lsn, or null when nothing was logged.
+   */
+  async finishWrite(client: PoolClient, schema: string, txId: string | null, epoch: number | undefined): Promise<number | null> {
+    const events = await drainCapture(client, (name) => this.capturedTable(client, schema, name));
+    const changes = collapseEvents(events, (table) => this.tableCache.get(schema)?.get(table)?.keyColumns ?? []);
+    if (changes.length === 0) return null;
+    return this.publish(client, txId, epoch, changesDelta(changes), encodeChanges(changes), null);
+  }
+
+  /** `_myc_publish` on the transaction of `client` (its search_path is the shard's). */
+  async publish(client: PoolClient, txId: string | null, epoch: number | undefined, delta: bigint, changes: string | null, ddl: string | null): Promise<number> {
+    const result = await client.query<{ out_lsn: string | number }>(
+      "SELECT out_lsn FROM _myc_publish($1, $2, $3::bigint, $4::numeric, $5, $6, $7::bigint)",
+      [txId, this.nodeId, epoch ?? null, delta.toString(), changes, ddl, Date.now()],
+    );
+    return Number(result.rows[0]!.out_lsn);
+  }
+
+  /** Moves committed staged (2PC) entries of the shard into its log, in a transaction of its own. */
+  async publishPending(shardId: string): Promise<void> {
+    const schema = postgresSchemaName(shardId);
+    const lsn = await this.withTransaction(`publish staged entries of shard ${shardId}`, (client) => this.publish(client, null, undefined, 0n, null, null), schema);
+    this.committed(shardId, lsn, 0);
+  }
+
+  /** After a COMMIT that wrote entries: wake the log's readers. */
+  committed(shardId: string, lsn: number, entries: number): void {
+    this.changeLog.entriesWritten += entries;
+    this.notifier.notify(shardId, lsn);
+  }
+
+  async executeAutocommit(shardId: string, statements: readonly Statement[], options?: WriteOptions): Promise<StatementResult[]> {
     const schema = await this.schemaOf(shardId);
     if (statements.length === 0) throw new DbError("INVALID_ARGUMENT", "executeAutocommit needs at least one statement");
     for (const statement of statements) {
       assertUserStatement(statement.sql);
       assertSqlValues(statement.params);
     }
+    assertWriteOptions(options);
     // No application-level batching: PostgreSQL already group-commits concurrent sessions' WAL flushes.
-    return observed(this.settings.onQuery, this.counters, "autocommit", shardId, () =>
-      this.withTransaction(
+    return observed(this.settings.onQuery, this.counters, "autocommit", shardId, async () => {
+      const { results, lsn } = await this.withTransaction(
         `autocommit on shard ${shardId}`,
         async (client) => {
           const results: StatementResult[] = [];
+          let wrote = false;
           for (const [index, statement] of statements.entries()) {
-            results.push(
-              (await this.runUser(client, schema, statement.sql, statement.params, `statement ${index + 1} on shard ${shardId}`)).result,
-            );
+            const executed = await this.runUser(client, schema, statement.sql, statement.params, `statement ${index + 1} on shard ${shardId}`);
+            results.push(executed.result);
+            wrote ||= executed.wrote;
           }
-          return results;
+          const lsn = wrote && this.settings.changeCapture ? await this.finishWrite(client, schema, null, options?.epoch) : null;
+          return { results, lsn };
         },
         schema,
-      ),
-    );
+      );
+      if (lsn !== null) this.committed(shardId, lsn, 1);
+      return results;
+    });
   }
 
   async pruneTransactionMarkers(shardId: string, preparedBeforeMs: number): Promise<number> {
@@ -471,19 +672,25 @@ class PostgresShardStore implements ShardStore {
 
   // ---- local transactions and 2PC --------------------------------------------------------------------------
 
-  async begin(shardId: string, txId: string): Promise<LocalTransaction> {
+  async begin(shardId: string, txId: string, options?: WriteOptions): Promise<LocalTransaction> {
     const schema = await this.schemaOf(shardId);
     assertTxId(txId);
+    assertWriteOptions(options);
     const key = activeKey(shardId, txId);
     if (this.active.has(key)) throw new DbError("INVALID_ARGUMENT", `transaction ${txId} is already open on shard ${shardId}`);
     const client = await this.connect();
     try {
       await client.query(this.beginSql(schema));
+      if (options?.epoch !== undefined) {
+        const stored = await this.storedEpoch(client);
+        if (options.epoch < stored) throw staleEpoch(shardId, options.epoch, stored);
+      }
     } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
       client.release(true);
       throw toDbError(error, `begin on shard ${shardId}`);
     }
-    const transaction = new PostgresLocalTransaction(this, client, shardId, schema, txId);
+    const transaction = new PostgresLocalTransaction(this, client, shardId, schema, txId, options?.epoch);
     this.active.set(key, transaction);
     return transaction;
   }
@@ -511,14 +718,26 @@ class PostgresShardStore implements ShardStore {
   private async finishPrepared(verb: "COMMIT" | "ROLLBACK", shardId: string, txId: string): Promise<boolean> {
     const client = await this.connect();
     try {
-      await client.query(`${verb} PREPARED ${quoteLiteral(preparedTransactionId(txId, shardId))}`);
-      return true;
+      // (the untagged id: a transaction prepared by a version before the database tag)
+      for (const gid of [this.gid(txId, shardId), preparedTransactionId(txId, shardId)]) {
+        try {
+          await client.query(`${verb} PREPARED ${quoteLiteral(gid)}`);
+          return true;
+        } catch (error) {
+          // 42704 undefined_object: no such prepared transaction; 0A000: it belongs to another database
+          if (sqlStateOf(error) !== "42704" && sqlStateOf(error) !== "0A000") throw error;
+        }
+      }
+      return false;
     } catch (error) {
-      if (sqlStateOf(error) === "42704") return false; // undefined_object: no such prepared transaction
       throw toDbError(error, `${verb.toLowerCase()} prepared ${txId} on shard ${shardId}`);
     } finally {
       client.release();
     }
+  }
+
+  gid(txId: string, shardId: string): string {
+    return preparedTransactionId(txId, shardId, this.gidTag);
   }
 
   /**
@@ -558,6 +777,8 @@ class PostgresShardStore implements ShardStore {
       if ((await this.finishPrepared("COMMIT", shardId, txId)) || (await this.hasCommitMarker(shardId, txId))) {
         // (the marker: it committed before, e.g. before a crash)
         this.resolvedHere(shardId, txId, "committed");
+        // Its entry was staged by the prepare; log it now (idempotent, so a retried commit finishes the job).
+        if (this.settings.changeCapture) await this.publishPending(shardId);
         return;
       }
       if (!this.knownShards.has(shardId)) await this.schemaOf(shardId); // SHARD_NOT_FOUND when it is not here
@@ -607,6 +828,389 @@ class PostgresShardStore implements ShardStore {
     }
   }
 
+  // ---- replication -----------------------------------------------------------------------------------------
+
+  private context(shardId: string, schema: string): PgShardContext {
+    return {
+      shardId,
+      schema,
+      capture: this.settings.changeCapture,
+      tables: (client) => this.capturedTables(client, schema),
+      forgetTables: () => this.forgetTables(schema),
+    };
+  }
+
+  /** Runs `body` on a pooled read-only session (no transaction). */
+  private async reading<T>(context: string, body: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken = false;
+    try {
+      return await body(client);
+    } catch (error) {
+      const mapped = toDbError(error, context);
+      broken = mapped.code === "UNAVAILABLE" || mapped.code === "INTERNAL";
+      throw mapped;
+    } finally {
+      client.release(broken ? true : undefined);
+    }
+  }
+
+  private async position(shardId: string): Promise<{ headLsn: number; truncatedLsn: number; epoch: number; checksum: bigint }> {
+    const schema = await this.schemaOf(shardId);
+    return this.reading(`position of shard ${shardId}`, async (client) => {
+      const result = await client.query<{ head_lsn: string; truncated_lsn: string; epoch: string; checksum: string }>(
+        `SELECT head_lsn, truncated_lsn, epoch, checksum::text AS checksum FROM ${quoteIdentifier(schema)}._myc_replica WHERE id = 1`,
+      );
+      const row = result.rows[0];
+      if (!row) throw new DbError("INTERNAL", `shard ${shardId} has no _myc_replica row`);
+      return { headLsn: Number(row.head_lsn), truncatedLsn: Number(row.truncated_lsn), epoch: Number(row.epoch), checksum: checksumFromNumeric(row.checksum) };
+    });
+  }
+
+  async setShardEpoch(shardId: string, epoch: number): Promise<void> {
+    const schema = await this.schemaOf(shardId);
+    assertEpochValue(epoch);
+    await this.withTransaction(
+      `set epoch of shard ${shardId}`,
+      async (client) => {
+        // Takes the row lock publishers take, so no entry of a lower epoch commits after this returns.
+        const result = await client.query<{ epoch: string }>("UPDATE _myc_replica SET epoch = $1 WHERE id = 1 AND epoch <= $1 RETURNING epoch", [epoch]);
+        if (result.rowCount === 0) throw staleEpoch(shardId, epoch, await this.storedEpoch(client));
+      },
+      schema,
+    );
+  }
+
+  async headLsn(shardId: string): Promise<number> {
+    return (await this.position(shardId)).headLsn;
+  }
+
+  async readChanges(shardId: string, afterLsn: number, limit = defaultReadChangesLimit): Promise<ChangeEntry[]> {
+    const schema = await this.schemaOf(shardId);
+    assertLsn(afterLsn, "afterLsn");
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxReadChangesLimit) {
+      throw new DbError("INVALID_ARGUMENT", `limit must be an integer from 1 to ${maxReadChangesLimit}, got ${limit}`);
+    }
+    return this.reading(`read changes of shard ${shardId}`, async (client) => {
+      const s = quoteIdentifier(schema);
+      const truncated = await client.query<{ truncated_lsn: string }>(`SELECT truncated_lsn FROM ${s}._myc_replica WHERE id = 1`);
+      const truncatedLsn = Number(truncated.rows[0]?.truncated_lsn ?? 0);
+      if (afterLsn < truncatedLsn) {
+        throw new DbError(
+          "REPLICATION_GAP",
+          `shard ${shardId}: the change log was truncated through lsn ${truncatedLsn}; entries after ${afterLsn} are gone (resync from a snapshot)`,
+        );
+      }
+      const result = await client.query<{
+        lsn: string;
+        tx_id: string | null;
+        origin: string;
+        origin_seq: string;
+        epoch: string;
+        committed_at_ms: string;
+        changes: string;
+        ddl: string | null;
+        checksum: string;
+      }>(
+        `SELECT lsn, tx_id, origin, origin_seq, epoch, committed_at_ms, changes, ddl, checksum::text AS checksum
+           FROM ${s}._myc_changes WHERE lsn > $1 ORDER BY lsn LIMIT $2`,
+        [afterLsn, limit],
+      );
+      const entries: ChangeEntry[] = [];
+      let bytes = 0;
+      for (const row of result.rows) {
+        bytes += row.changes.length + (row.ddl?.length ?? 0);
+        if (entries.length > 0 && bytes > maxReadChangesBytes) break;
+        const entry: ChangeEntry = {
+          lsn: Number(row.lsn),
+          txId: row.tx_id,
+          origin: row.origin,
+          originSeq: Number(row.origin_seq),
+          epoch: Number(row.epoch),
+          changes: decodeChanges(row.changes),
+          committedAtMs: Number(row.committed_at_ms),
+          checksum: checksumToHex(checksumFromNumeric(row.checksum)),
+        };
+        if (row.ddl !== null) entry.ddl = JSON.parse(row.ddl) as string[];
+        entries.push(entry);
+      }
+      return entries;
+    });
+  }
+
+  async waitForChanges(shardId: string, afterLsn: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    await this.schemaOf(shardId);
+    assertLsn(afterLsn, "afterLsn");
+    return this.notifier.wait(shardId, afterLsn, timeoutMs, signal, () => this.headLsn(shardId));
+  }
+
+  async truncateChanges(shardId: string, throughLsn: number): Promise<number> {
+    const schema = await this.schemaOf(shardId);
+    assertLsn(throughLsn, "throughLsn");
+    return this.withTransaction(
+      `truncate change log of shard ${shardId}`,
+      async (client) => {
+        const position = await lockPosition(client);
+        const through = Math.min(throughLsn, position.headLsn);
+        if (through <= position.truncatedLsn) return 0;
+        const removed = await client.query("DELETE FROM _myc_changes WHERE lsn <= $1", [through]);
+        await client.query("UPDATE _myc_replica SET truncated_lsn = $1 WHERE id = 1", [through]);
+        return removed.rowCount ?? 0;
+      },
+      schema,
+    );
+  }
+
+  async applyChanges(shardId: string, entries: readonly ChangeEntry[]): Promise<{ appliedLsn: number }> {
+    const schema = await this.schemaOf(shardId);
+    assertEntries(entries);
+    const context = this.context(shardId, schema);
+    const outcome = await observed(this.settings.onQuery, this.counters, "apply", shardId, () =>
+      this.withTransaction(
+        `apply on shard ${shardId}`,
+        async (client) => {
+          await client.query(`SET LOCAL ${captureSetting} = 'on'`);
+          if (this.replicationRole) await client.query("SET LOCAL session_replication_role = replica");
+          const start = await lockPosition(client);
+          await assertSameEntries(client, shardId, start, entries);
+          const fresh = entries.filter((entry) => entry.lsn > start.headLsn);
+          if (fresh.length === 0) return { appliedLsn: start.headLsn, fresh };
+          if (fresh[0]!.lsn !== start.headLsn + 1) {
+            throw new DbError("REPLICATION_GAP", `shard ${shardId} has applied through lsn ${start.headLsn}; the next entry given is ${fresh[0]!.lsn}`);
+          }
+          await applyEntriesPg(client, context, start, fresh);
+          const applied = fresh.filter((entry) => entry.txId !== null).map((entry) => entry.txId!);
+          if (applied.length > 0) {
+            await this.compiled(client, nodeBuilder.deleteFrom("adopted").where("shard_id", "=", shardId).where("tx_id", "in", applied).compile());
+          }
+          return { appliedLsn: fresh[fresh.length - 1]!.lsn, fresh };
+        },
+        schema,
+      ),
+    );
+    if (outcome.fresh.length > 0) {
+      if (outcome.fresh.some((entry) => entry.ddl)) {
+        this.forgetTables(schema);
+        this.schemaGenerations.set(schema, (this.schemaGenerations.get(schema) ?? 0) + 1);
+      }
+      this.changeLog.entriesApplied += outcome.fresh.length;
+      this.notifier.notify(shardId, outcome.appliedLsn);
+    }
+    return { appliedLsn: outcome.appliedLsn };
+  }
+
+  async replicaState(shardId: string): Promise<ReplicaState> {
+    const schema = await this.schemaOf(shardId);
+    return this.reading(`replica state of shard ${shardId}`, async (client) => {
+      const s = quoteIdentifier(schema);
+      const position = await client.query<{ head_lsn: string; truncated_lsn: string; epoch: string; checksum: string }>(
+        `SELECT head_lsn, truncated_lsn, epoch, checksum::text AS checksum FROM ${s}._myc_replica WHERE id = 1`,
+      );
+      const vector = await client.query<{ origin: string; seq: string }>(`SELECT origin, seq FROM ${s}._myc_vv ORDER BY origin`);
+      const row = position.rows[0]!;
+      return {
+        appliedLsn: Number(row.head_lsn),
+        truncatedLsn: Number(row.truncated_lsn),
+        epoch: Number(row.epoch),
+        versionVector: Object.fromEntries(vector.rows.map((entry) => [entry.origin, Number(entry.seq)])),
+        checksum: checksumToHex(checksumFromNumeric(row.checksum)),
+      };
+    });
+  }
+
+  async checksumAt(shardId: string, lsn: number): Promise<string | null> {
+    const schema = await this.schemaOf(shardId);
+    assertLsn(lsn, "lsn");
+    const position = await this.position(shardId);
+    if (lsn === position.headLsn) return checksumToHex(position.checksum);
+    if (lsn > position.headLsn) return null;
+    if (lsn === 0) return position.truncatedLsn === 0 ? checksumToHex(0n) : null;
+    return this.reading(`checksum of shard ${shardId}`, async (client) => {
+      const result = await client.query<{ checksum: string }>(
+        `SELECT checksum::text AS checksum FROM ${quoteIdentifier(schema)}._myc_changes WHERE lsn = $1`,
+        [lsn],
+      );
+      return result.rows[0] ? checksumToHex(checksumFromNumeric(result.rows[0].checksum)) : null;
+    });
+  }
+
+  async verifyChecksum(shardId: string): Promise<ChecksumVerification> {
+    const schema = await this.schemaOf(shardId);
+    const result = await this.reading(`verify checksum of shard ${shardId}`, (client) => verifyChecksumPg(client, schema));
+    const incremental = checksumToHex(result.incremental);
+    const scanned = checksumToHex(result.scanned);
+    return { lsn: result.lsn, incremental, scanned, ok: incremental === scanned };
+  }
+
+  snapshot(shardId: string): AsyncIterable<SnapshotChunk> {
+    const store = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        const schema = await store.schemaOf(shardId);
+        yield* snapshotChunksPg(
+          () => store.connect(),
+          store.context(shardId, schema),
+          () => store.publishPending(shardId),
+        );
+      },
+    };
+  }
+
+  async restoreSnapshot(shardId: string, chunks: AsyncIterable<SnapshotChunk> | Iterable<SnapshotChunk>): Promise<{ lsn: number }> {
+    assertShardId(shardId);
+    const next = chunkReader(chunks);
+    const first = await next();
+    if (first?.kind !== "begin" || first.formatVersion !== 1) {
+      throw new DbError("INVALID_ARGUMENT", "a snapshot starts with a begin chunk of format version 1");
+    }
+    await this.ensureShard(shardId);
+    const schema = postgresSchemaName(shardId);
+    if ((await this.recoverPrepared()).some((entry) => entry.shardId === shardId)) {
+      throw new DbError("BUSY", `shard ${shardId} has a prepared transaction; resolve it before restoring`);
+    }
+    const context = this.context(shardId, schema);
+    await observed(this.settings.onQuery, this.counters, "restore", shardId, () =>
+      this.withTransaction(
+        `restore on shard ${shardId}`,
+        async (client) => {
+          await client.query(`SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(schema)}))`);
+          const priorEpoch = await this.storedEpoch(client);
+          await client.query(`SET LOCAL ${captureSetting} = 'on'`);
+          // Everything of the old shard goes, in this transaction: tables, types, sequences, functions, log.
+          await client.query(`DROP SCHEMA ${quoteIdentifier(schema)} CASCADE`);
+          await this.createShardObjects(client, schema);
+          this.forgetTables(schema);
+          await restoreSnapshotPg(client, context, first, next, priorEpoch);
+        },
+        schema,
+      ),
+    );
+    this.forgetTables(schema);
+    this.schemaGenerations.set(schema, (this.schemaGenerations.get(schema) ?? 0) + 1);
+    this.notifier.notify(shardId, first.lsn);
+    return { lsn: first.lsn };
+  }
+
+  async adoptPrepared(shardId: string, txId: string, statements: readonly Statement[], options?: AdoptOptions): Promise<void> {
+    await this.schemaOf(shardId);
+    assertTxId(txId);
+    if (!Array.isArray(statements)) throw new DbError("INVALID_ARGUMENT", "statements must be an array");
+    for (const statement of statements) {
+      assertUserStatement(statement.sql);
+      assertSqlValues(statement.params);
+    }
+    const minAppliedLsn = options?.minAppliedLsn ?? 0;
+    assertLsn(minAppliedLsn, "minAppliedLsn");
+    await this.withTransaction(`adopt ${txId} on shard ${shardId}`, async (client) => {
+      await this.compiled(
+        client,
+        nodeBuilder
+          .insertInto("adopted")
+          .values({
+            shard_id: shardId,
+            tx_id: txId,
+            statements: encodeStatements(statements.map((statement) => ({ sql: statement.sql, params: [...statement.params] }))),
+            adopted_at_ms: Date.now(),
+            min_applied_lsn: minAppliedLsn,
+          })
+          .onConflict((conflict) => conflict.columns(["shard_id", "tx_id"]).doNothing())
+          .compile(),
+      );
+    });
+  }
+
+  async discardAdopted(shardId: string, txId: string): Promise<void> {
+    assertShardId(shardId);
+    assertTxId(txId);
+    await this.withTransaction(`forget adopted ${txId}`, async (client) => {
+      await this.compiled(client, nodeBuilder.deleteFrom("adopted").where("shard_id", "=", shardId).where("tx_id", "=", txId).compile());
+    });
+  }
+
+  async listAdopted(shardId: string): Promise<AdoptedTransaction[]> {
+    assertShardId(shardId);
+    return this.reading(`adopted transactions of shard ${shardId}`, async (client) => {
+      const rows = await this.compiled(
+        client,
+        nodeBuilder.selectFrom("adopted").selectAll().where("shard_id", "=", shardId).orderBy("adopted_at_ms").orderBy("tx_id").compile(),
+      );
+      return rows.map((row) => ({
+        shardId: row.shard_id,
+        txId: row.tx_id,
+        statements: decodeStatements(row.statements),
+        adoptedAtMs: Number(row.adopted_at_ms),
+        minAppliedLsn: Number(row.min_applied_lsn),
+      }));
+    });
+  }
+
+  /**
+   * Re-executes adopted transactions through begin → execute → prepare (PREPARE TRANSACTION, entry staged), all
+   * of them: PostgreSQL holds any number of prepared transactions per shard.
+   */
+  async activatePrepared(shardId: string): Promise<ActivationResult> {
+    const schema = await this.schemaOf(shardId);
+    const result: ActivationResult = { activated: [], skipped: [], waiting: [] };
+    const prepared = new Set((await this.recoverPrepared()).filter((entry) => entry.shardId === shardId).map((entry) => entry.txId));
+    for (const adopted of await this.listAdopted(shardId)) {
+      const logged = await this.reading(`log lookup on shard ${shardId}`, async (client) => {
+        const found = await client.query(`SELECT 1 FROM ${quoteIdentifier(schema)}._myc_changes WHERE tx_id = $1 LIMIT 1`, [adopted.txId]);
+        return (found.rowCount ?? 0) > 0;
+      });
+      if (prepared.has(adopted.txId) || logged || (await this.hasCommitMarker(shardId, adopted.txId))) {
+        await this.discardAdopted(shardId, adopted.txId);
+        result.skipped.push(adopted.txId);
+        continue;
+      }
+      const head = await this.headLsn(shardId);
+      if (head < adopted.minAppliedLsn) {
+        throw new DbError(
+          "REPLICATION_GAP",
+          `shard ${shardId}: adopted transaction ${adopted.txId} ran after lsn ${adopted.minAppliedLsn}, this replica has applied only ${head}`,
+        );
+      }
+      const transaction = await this.begin(shardId, adopted.txId);
+      try {
+        for (const statement of adopted.statements) await transaction.execute(statement.sql, statement.params);
+        await transaction.prepare();
+      } catch (error) {
+        await transaction.rollback().catch(() => undefined);
+        throw new DbError("INTERNAL", `activation of adopted transaction ${adopted.txId} on shard ${shardId} failed: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      await this.discardAdopted(shardId, adopted.txId);
+      result.activated.push(adopted.txId);
+    }
+    return result;
+  }
+
+  /** The shard's stored epoch, read on `client` (schema-qualified when the session's search_path is not the shard's). */
+  async storedEpoch(client: PoolClient, schema?: string): Promise<number> {
+    const table = schema ? `${quoteIdentifier(schema)}._myc_replica` : "_myc_replica";
+    const result = await client.query<{ epoch: string | number }>(`SELECT epoch FROM ${table} WHERE id = 1`);
+    return Number(result.rows[0]?.epoch ?? 0);
+  }
+
+  /**
+   * A preparing transaction's entry: drained, collapsed and staged in `_myc_pending` (it is logged when it
+   * commits). A prepared transaction always gets an entry, even without row changes, so replicas learn its txId.
+   */
+  async stage(client: PoolClient, schema: string, shardId: string, txId: string, epoch: number | undefined): Promise<void> {
+    const events = await drainCapture(client, (name) => this.capturedTable(client, schema, name));
+    const changes = collapseEvents(events, (table) => this.tableCache.get(schema)?.get(table)?.keyColumns ?? []);
+    const staged = await client.query(
+      `INSERT INTO _myc_pending (tx_id, origin, delta, changes, prepared_at_ms)
+       SELECT $1, $2, $3::numeric, $4, $5 FROM _myc_replica WHERE id = 1 AND ($6::bigint IS NULL OR epoch <= $6::bigint)`,
+      [txId, this.nodeId, changesDelta(changes).toString(), encodeChanges(changes), Date.now(), epoch ?? null],
+    );
+    if (staged.rowCount === 0) throw staleEpoch(shardId, epoch!, await this.storedEpoch(client));
+  }
+
+  async rollbackPreparedQuietly(shardId: string, txId: string): Promise<void> {
+    await this.finishPrepared("ROLLBACK", shardId, txId).catch(() => false);
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------------------------
 
   async checkReady(options: { minPreparedTransactions?: number } = {}): Promise<void> {
@@ -643,12 +1247,14 @@ class PostgresShardStore implements ShardStore {
       preparedTransactions: this.preparedHere.size,
       lockWaiting: this.pool.waitingCount,
       groupCommits: { batches: 0, requests: 0 },
+      changeLog: { ...this.changeLog, waiters: this.notifier.size },
     };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.notifier.clear();
     for (const transaction of [...this.active.values()]) {
       await transaction.settled();
       if (transaction.state !== "prepared") await transaction.rollbackLocal().catch(() => undefined);
@@ -675,6 +1281,7 @@ class PostgresLocalTransaction implements LocalTransaction {
     readonly shardId: string,
     private readonly schema: string,
     readonly txId: string,
+    readonly epoch: number | undefined,
   ) {
     this.client = client;
   }
@@ -729,7 +1336,8 @@ class PostgresLocalTransaction implements LocalTransaction {
           .values({ tx_id: this.txId, prepared_at_ms: Date.now() })
           .compile();
         await client.query(marker.sql, marker.parameters as unknown[]);
-        await client.query(`PREPARE TRANSACTION ${quoteLiteral(preparedTransactionId(this.txId, this.shardId))}`);
+        if (this.store.settings.changeCapture) await this.store.stage(client, this.schema, this.shardId, this.txId, this.epoch);
+        await client.query(`PREPARE TRANSACTION ${quoteLiteral(this.store.gid(this.txId, this.shardId))}`);
       } catch (error) {
         this.preparing = false;
         await this.rollbackLocal().catch(() => undefined);
@@ -740,6 +1348,16 @@ class PostgresLocalTransaction implements LocalTransaction {
         throw mapped;
       }
       // The prepared transaction belongs to the server now, not to this session.
+      if (this.epoch !== undefined) {
+        // setShardEpoch may have committed meanwhile: a prepare is reported only if it became durable first.
+        const stored = await this.store.storedEpoch(client, this.schema).catch(() => Number.MAX_SAFE_INTEGER);
+        if (this.epoch < stored) {
+          this.preparing = false;
+          await this.store.rollbackPreparedQuietly(this.shardId, this.txId);
+          this.end("rolled_back", false);
+          throw staleEpoch(this.shardId, this.epoch, stored);
+        }
+      }
       this.preparing = false;
       this.state = "prepared";
       this.releaseClient(false);
@@ -754,13 +1372,22 @@ class PostgresLocalTransaction implements LocalTransaction {
     const client = this.assertOpen("commit");
     await this.track(
       this.store.observe("commit", this.shardId, async () => {
+        let lsn: number | null = null;
         try {
+          if (this.statements.length > 0 && this.store.settings.changeCapture) {
+            lsn = await this.store.finishWrite(client, this.schema, this.txId, this.epoch);
+          } else if (this.epoch !== undefined && this.statements.length > 0) {
+            const stored = await this.store.storedEpoch(client);
+            if (this.epoch < stored) throw staleEpoch(this.shardId, this.epoch, stored);
+          }
           await client.query("COMMIT");
           this.end("committed", false);
         } catch (error) {
+          await client.query("ROLLBACK").catch(() => undefined);
           this.end("rolled_back", true);
           throw toDbError(error, `commit on shard ${this.shardId}`);
         }
+        if (lsn !== null) this.store.committed(this.shardId, lsn, 1);
       }),
     );
   }

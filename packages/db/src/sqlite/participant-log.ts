@@ -59,6 +59,22 @@ export class ParticipantLog {
         .addColumn("key", "text", (column) => column.primaryKey())
         .addColumn("value", "text", (column) => column.notNull())
         .compile(),
+      builder.schema
+        .createTable("shard_epochs")
+        .ifNotExists()
+        .addColumn("shard_id", "text", (column) => column.primaryKey())
+        .addColumn("epoch", "integer", (column) => column.notNull())
+        .compile(),
+      builder.schema
+        .createTable("adopted_log")
+        .ifNotExists()
+        .addColumn("tx_id", "text", (column) => column.notNull())
+        .addColumn("shard_id", "text", (column) => column.notNull())
+        .addColumn("statements", "text", (column) => column.notNull())
+        .addColumn("adopted_at_ms", "integer", (column) => column.notNull())
+        .addColumn("min_applied_lsn", "integer", (column) => column.notNull())
+        .addPrimaryKeyConstraint("adopted_log_pk", ["tx_id", "shard_id"])
+        .compile(),
     ]) {
       db.prepare(query.sql).run();
     }
@@ -143,6 +159,81 @@ export class ParticipantLog {
       "participant log count",
     );
     return Number(rows[0]?.n ?? 0);
+  }
+
+  // ---- node identity, epochs, adopted transactions (small, synchronous, synchronous=FULL writes) -----------
+
+  /** The node id kept in node_meta, generated (by `generate`) on first use. */
+  nodeId(generate: () => string): string {
+    const rows = this.connection.query(builder.selectFrom("node_meta").select("value").where("key", "=", "node_id").compile(), "node id");
+    if (rows[0]) return rows[0].value;
+    const id = generate();
+    this.connection.query(builder.insertInto("node_meta").values({ key: "node_id", value: id }).compile(), "node id");
+    return id;
+  }
+
+  shardEpoch(shardId: string): number {
+    const rows = this.connection.query(
+      builder.selectFrom("shard_epochs").select("epoch").where("shard_id", "=", shardId).compile(),
+      "shard epoch",
+    );
+    return Number(rows[0]?.epoch ?? 0);
+  }
+
+  setShardEpoch(shardId: string, epoch: number): void {
+    this.connection.query(
+      builder
+        .insertInto("shard_epochs")
+        .values({ shard_id: shardId, epoch })
+        .onConflict((conflict) => conflict.column("shard_id").doUpdateSet({ epoch }))
+        .compile(),
+      "set shard epoch",
+    );
+  }
+
+  adopt(entry: { txId: string; shardId: string; statements: Statement[]; adoptedAtMs: number; minAppliedLsn: number }): void {
+    this.connection.query(
+      builder
+        .insertInto("adopted_log")
+        .values({
+          tx_id: entry.txId,
+          shard_id: entry.shardId,
+          statements: encodeStatements(entry.statements),
+          adopted_at_ms: entry.adoptedAtMs,
+          min_applied_lsn: entry.minAppliedLsn,
+        })
+        .onConflict((conflict) => conflict.columns(["tx_id", "shard_id"]).doNothing())
+        .compile(),
+      "adopt prepared transaction",
+    );
+  }
+
+  listAdopted(shardId: string): Array<{ txId: string; shardId: string; statements: Statement[]; adoptedAtMs: number; minAppliedLsn: number }> {
+    const rows = this.connection.query(
+      builder.selectFrom("adopted_log").selectAll().where("shard_id", "=", shardId).orderBy("adopted_at_ms").orderBy("tx_id").compile(),
+      "list adopted",
+    );
+    return rows.map((row) => ({
+      txId: row.tx_id,
+      shardId: row.shard_id,
+      statements: decodeStatements(row.statements),
+      adoptedAtMs: Number(row.adopted_at_ms),
+      minAppliedLsn: Number(row.min_applied_lsn),
+    }));
+  }
+
+  removeAdopted(shardId: string, txIds: readonly string[]): void {
+    if (txIds.length === 0) return;
+    this.connection.query(
+      builder.deleteFrom("adopted_log").where("shard_id", "=", shardId).where("tx_id", "in", [...txIds]).compile(),
+      "forget adopted",
+    );
+  }
+
+  /** The shard was dropped: forget its epoch floor and adopted transactions. */
+  forgetShard(shardId: string): void {
+    this.connection.query(builder.deleteFrom("shard_epochs").where("shard_id", "=", shardId).compile(), "forget shard");
+    this.connection.query(builder.deleteFrom("adopted_log").where("shard_id", "=", shardId).compile(), "forget shard");
   }
 
   /** Waits for queued appends, then closes. */

@@ -19,7 +19,7 @@ import {
 export interface ShardStoreHarness {
   readonly kind: "sqlite" | "postgres";
   /** Options for a store at a new, empty location (a data dir, a database). Reopen with the same options. */
-  freshOptions(overrides?: { lockWaitTimeoutMs?: number; statementCacheSize?: number }): Promise<ShardStoreOptions>;
+  freshOptions(overrides?: { lockWaitTimeoutMs?: number; statementCacheSize?: number; nodeId?: string; changeCapture?: boolean }): Promise<ShardStoreOptions>;
   /** Column type for bytes. */
   readonly blobType: string;
 }
@@ -51,7 +51,7 @@ const registerTs = path.join(__dirname, "register-ts.js");
 const crashChild = path.join(__dirname, "crash-child.ts");
 
 /** Runs crash-child.ts: it prepares the given transaction, says so, and waits to be SIGKILLed. */
-async function prepareInChildThenKill(
+export async function prepareInChildThenKill(
   options: ShardStoreOptions,
   shardId: string,
   txId: string,
