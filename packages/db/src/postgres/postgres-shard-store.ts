@@ -58,7 +58,6 @@ import {
   captureSetting,
   checksumFromNumeric,
   drainCapture,
-  dropCapture,
   installCapture,
   type PgCapturedTable,
   readUserTables,
@@ -461,10 +460,16 @@ class PostgresShardStore implements ShardStore {
     );
     for (const statement of replicationObjectsSql(schema)) await client.query(statement);
     if (this.settings.changeCapture) {
-      // (re)install capture on tables that exist already, so triggers always match the columns
-      await client.query(`SET LOCAL search_path TO ${quoteIdentifier(schema)}`);
-      await dropCapture(client, schema);
-      await installCapture(client, schema, (await readUserTables(client, schema)).filter((table) => table.keyColumns.length > 0));
+      // Capture on tables that lack it (created before capture existed). Only those: replacing a trigger needs
+      // an ACCESS EXCLUSIVE lock, which would wait behind every open or prepared transaction on the table.
+      const captured = await client.query<{ relname: string }>(
+        `SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND t.tgname = '_myc_capture'`,
+        [schema],
+      );
+      const have = new Set(captured.rows.map((row) => row.relname));
+      const missing = (await readUserTables(client, schema)).filter((table) => table.keyColumns.length > 0 && !have.has(table.name));
+      if (missing.length > 0) await installCapture(client, schema, missing);
     }
   }
 

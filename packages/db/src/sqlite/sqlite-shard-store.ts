@@ -44,7 +44,7 @@ import type {
   ShardStoreStats,
 } from "../shard-store";
 import { ParticipantLog } from "./participant-log";
-import { assertPrimaryKeys, CaptureBuffer, dropCapture, installCapture, readUserTables, registerCaptureFunction } from "./sqlite-capture";
+import { CaptureBuffer, dropCapture, installCapture, readUserTables, registerCaptureFunction } from "./sqlite-capture";
 import { ChangeLogStatements, ReplicaPosition, replicationTableQueries } from "./sqlite-change-log";
 import { retryBusy, SqliteConnection } from "./sqlite-connection";
 import { toDbError } from "./sqlite-errors";
