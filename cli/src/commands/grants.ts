@@ -64,7 +64,9 @@ export function registerGrants(program: Command): void {
     ["enforce", true, "check every client statement against the grants (deny what is not granted)"],
     ["open", false, "stop checking: every client may run every statement"],
   ] as const) {
-    withConnectionFlags(grants.command(name).description(description)).action(async (options: ConnectionFlags) => {
+    withConnectionFlags(grants.command(name).description(description)).action(async (_options: ConnectionFlags, command: Command) => {
+      // `grants` has the same options and takes them wherever they are written: read both levels.
+      const options = command.optsWithGlobals<ConnectionFlags>();
       await withAdmin(options, async (client) => {
         await service(client, options).setEnforcement(coordinator.SetEnforcementRequest.create({ enforced }));
         process.stdout.write(enforced ? "access control enforced: statements need grants (admin is not checked)\n" : "access control open: every client may run every statement\n");
