@@ -18,6 +18,8 @@ const createTable =
   `CREATE TABLE IF NOT EXISTS ${migrationsTable} (position BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, table_name TEXT NOT NULL, schema_version BIGINT NOT NULL, applied_at_ms BIGINT NOT NULL)`;
 
 interface ShardRecord {
+  /** When it was read from the shard (or written by apply). */
+  atMs: number;
   table: string;
   version: number;
   appliedCount: number;
@@ -35,6 +37,11 @@ export class SchemaVersions {
     private readonly store: ShardStore,
     private readonly faults: FaultPoints = FaultPoints.none(),
     private readonly log?: Logger,
+    /**
+     * How long a shard's record is trusted before it is read again: a secondary's record also changes
+     * when replication applies the primary's schema change underneath. @default 5000
+     */
+    private readonly maxAgeMs = 5000,
   ) {}
 
   /**
@@ -75,6 +82,7 @@ export class SchemaVersions {
       this.records.delete(shardId);
       await this.store.applySchema(shardId, [...request.ddl, createTable, recordStatement(request, atMs)]);
       const applied: ShardRecord = {
+        atMs: Date.now(),
         table: request.table,
         version: Number(request.schemaVersion),
         appliedCount: record.appliedCount + 1,
@@ -110,7 +118,7 @@ export class SchemaVersions {
 
   private async load(shardId: string, table: string): Promise<ShardRecord> {
     const known = this.records.get(shardId);
-    if (known) return known;
+    if (known && Date.now() - known.atMs < this.maxAgeMs) return known;
     let rows: unknown[][] = [];
     try {
       rows = (await this.store.read(shardId, `SELECT position, id, table_name, schema_version FROM ${migrationsTable} ORDER BY position`)).rows as unknown[][];
@@ -120,6 +128,7 @@ export class SchemaVersions {
     }
     const last = rows[rows.length - 1];
     const record: ShardRecord = {
+      atMs: Date.now(),
       table: last ? String(last[2]) : table,
       version: last ? Number(last[3]) : 0,
       appliedCount: last ? Number(last[0]) : 0,
