@@ -49,10 +49,12 @@ export class Recovery {
   private async deliver(record: DecisionRecord): Promise<number> {
     const done: Array<{ txId: string; shardId: string }> = [];
     for (const participant of record.participants.filter((p) => !p.done)) {
-      const address = await this.options.cluster.nodeAddress(participant.nodeId).catch(() => undefined);
+      // The shard's current primary: after a failover, the node that took the prepared transaction over.
+      const current = await this.options.cluster.shardPrimary(participant.shardId).catch(() => undefined);
+      const address = current?.address ?? (await this.options.cluster.nodeAddress(participant.nodeId).catch(() => undefined));
       if (!address) continue;
       const node = this.options.cluster.node(address);
-      const shard = { shardId: participant.shardId, epoch: participant.epoch };
+      const shard = { shardId: participant.shardId, epoch: current?.epoch ?? participant.epoch };
       try {
         if (record.decision === "commit") {
           await node.commit(nodeagent.CommitRequest.create({ txId: record.txId, shard }), { deadlineMs: this.options.commitTimeoutMs, idempotent: true });

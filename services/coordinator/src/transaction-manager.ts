@@ -224,7 +224,7 @@ export class TransactionManager {
         const { target, items } = groups.get(shardId)!;
         const written = items.some((item) => item.write);
         await this.serialized(txId, async (entry) => {
-          entry.record.touch(participantOf(target, written, true));
+          entry.record.touch(participantOf(target, written, true, items.filter((item) => item.write).map((item) => item.statement)));
           const response = await this.callNode(target.primaryAddress, (node, deadlineMs) =>
             node.execute(
               nodeagent.ExecuteRequest.create({
@@ -334,7 +334,7 @@ export class TransactionManager {
       for (const target of current.targets) {
         // Recorded before the call: if the call fails midway, rollback must still reach this shard.
         try {
-          entry.record.touch(participantOf(target, current.isWrite, locking));
+          entry.record.touch(participantOf(target, current.isWrite, locking, current.isWrite ? [target.statement!] : []));
         } catch (error) {
           throw new MyceliumError("ABORTED", (error as Error).message, { reason: "SHARD_MOVED" });
         }
@@ -602,8 +602,42 @@ export class TransactionManager {
     );
   }
 
-  /** Returns null for a yes vote, else the reason for no. */
+  /**
+   * Returns null for a yes vote, else the reason for no. The shard's secondaries are given the
+   * transaction's redo at the same time, so a secondary promoted after the primary fails can finish
+   * it; with synchronous replication at least sync_replicas of them must have it before the vote counts.
+   */
   private async prepareParticipant(txId: string, participant: Participant): Promise<string | null> {
+    const adoption = this.adoptOnSecondaries(txId, participant);
+    const vote = await this.askVote(txId, participant);
+    const adopted = await adoption;
+    const needed = participant.syncReplicas ?? 0;
+    if (vote === null && adopted < needed) {
+      return `${participant.shardId}: only ${adopted} of the ${needed} secondaries that synchronous replication requires hold the prepared transaction`;
+    }
+    return vote;
+  }
+
+  /** How many secondaries took the redo. */
+  private async adoptOnSecondaries(txId: string, participant: Participant): Promise<number> {
+    const secondaries = participant.secondaryAddresses ?? [];
+    if (secondaries.length === 0 || !participant.redo?.length) return 0;
+    const request = nodeagent.AdoptPreparedRequest.create({
+      txId,
+      shard: { shardId: participant.shardId, epoch: participant.epoch },
+      statements: participant.redo as common.Statement[],
+    });
+    const results = await Promise.allSettled(
+      secondaries.map((address) => this.callNode(address, (node) => node.adoptPrepared(request, { deadlineMs: this.options.limits.prepareTimeoutMs, idempotent: true }))),
+    );
+    const failed = results.filter((r) => r.status === "rejected");
+    if (failed.length > 0) {
+      this.log.debug({ txId, shardId: participant.shardId, failed: failed.length, err: (failed[0] as PromiseRejectedResult).reason }, "a secondary did not take the prepared transaction's redo");
+    }
+    return results.length - failed.length;
+  }
+
+  private async askVote(txId: string, participant: Participant): Promise<string | null> {
     const response = await this.callNode(
       participant.address,
       (node) =>
@@ -631,10 +665,18 @@ export class TransactionManager {
         );
         return;
       } catch (error) {
-        if (isMyceliumError(error) && (error.code === "ABORTED" || error.code === "FAILED_PRECONDITION" || error.code === "PERMISSION_DENIED")) throw error;
+        const movedAway = isMyceliumError(error) && error.reason === "STALE_EPOCH";
+        if (!movedAway && isMyceliumError(error) && (error.code === "ABORTED" || error.code === "FAILED_PRECONDITION" || error.code === "PERMISSION_DENIED")) throw error;
         if (attempt >= maxAttempts || this.stopping) throw error;
         if (isMyceliumError(error) && error.code === "DEADLINE_EXCEEDED") this.metrics.timeouts.inc({ phase: "commit" });
         await sleep(Math.max(20, backoffDelayMs(policy, attempt)));
+        // The shard may have failed over: its new primary took the prepared transaction over.
+        const current = await this.options.cluster.shardPrimary(participant.shardId).catch(() => undefined);
+        if (current) {
+          participant.address = current.address;
+          participant.nodeId = current.nodeId;
+          participant.epoch = current.epoch;
+        }
       }
     }
   }
@@ -751,8 +793,18 @@ export class TransactionManager {
   }
 }
 
-function participantOf(target: router.ShardTarget, written: boolean, locked: boolean): Participant {
-  return { shardId: target.shard!.shardId, epoch: target.shard!.epoch, nodeId: target.primaryNodeId, address: target.primaryAddress, written, locked };
+function participantOf(target: router.ShardTarget, written: boolean, locked: boolean, redo: common.Statement[] = []): Participant {
+  return {
+    shardId: target.shard!.shardId,
+    epoch: target.shard!.epoch,
+    nodeId: target.primaryNodeId,
+    address: target.primaryAddress,
+    written,
+    locked,
+    secondaryAddresses: target.replicaAddresses.filter((address, i) => address && target.replicaNodeIds[i] !== target.primaryNodeId),
+    syncReplicas: target.syncReplicas,
+    redo: redo.map((statement) => ({ sql: statement.sql, params: statement.params })),
+  };
 }
 
 function isStaleEpoch(error: unknown): boolean {

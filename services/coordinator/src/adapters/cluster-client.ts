@@ -37,6 +37,21 @@ export class ClusterClient {
     return this.nodesCache.nodes.get(nodeId)?.address;
   }
 
+  private shardsCache: { atMs: number; shards: Map<string, common.ShardInfo> } | null = null;
+
+  /** The current primary of a shard (after a failover, no longer the node a decision record names). */
+  async shardPrimary(shardId: string): Promise<{ nodeId: string; address: string; epoch: number } | undefined> {
+    const now = Date.now();
+    if (!this.shardsCache || now - this.shardsCache.atMs > 1000 || !this.shardsCache.shards.has(shardId)) {
+      const response = await this.routerClient.listShards(router.ListShardsRequest.create({ table: "" }), { idempotent: true, deadlineMs: 5000 });
+      this.shardsCache = { atMs: now, shards: new Map(response.shards.map((s) => [s.shardId, s])) };
+    }
+    const shard = this.shardsCache.shards.get(shardId);
+    if (!shard) return undefined;
+    const address = await this.nodeAddress(shard.primaryNodeId);
+    return address ? { nodeId: shard.primaryNodeId, address, epoch: shard.epoch } : undefined;
+  }
+
   node(address: string) {
     return this.clients.service(nodeagent.NodeAgentServiceService, address);
   }

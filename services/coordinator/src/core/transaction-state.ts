@@ -38,6 +38,12 @@ export interface Participant {
   written: boolean;
   /** The shard holds a lock for this transaction (it wrote, or read with a locking read). */
   locked: boolean;
+  /** The shard's secondaries, which keep a copy of the prepared transaction's redo. */
+  secondaryAddresses?: string[];
+  /** Secondaries that must hold the redo before this participant's yes vote counts. */
+  syncReplicas?: number;
+  /** The writes sent to this shard in this transaction, in order: its redo. */
+  redo?: Array<{ sql: string; params: unknown[] }>;
 }
 
 export type CommitPlan =
@@ -102,6 +108,7 @@ export class TransactionRecord {
       }
       existing.written ||= participant.written;
       existing.locked ||= participant.locked;
+      if (participant.redo?.length) existing.redo = [...(existing.redo ?? []), ...participant.redo];
     } else {
       this.participantsByShard.set(participant.shardId, { ...participant });
     }

@@ -354,7 +354,12 @@ function target(shard: common.ShardInfo, snapshot: RoutingSnapshot, statement: {
     replicaNodeIds: shard.replicaNodeIds,
     replicaAddresses: shard.replicaNodeIds.map((id) => snapshot.nodeAddress(id) ?? ""),
     statement: { sql: statement.sql, params: statement.params.map(toValue) },
+    syncReplicas: syncReplicasOf(snapshot.layout(shard.table)?.policy),
   });
+}
+
+function syncReplicasOf(policy: common.TablePolicy | undefined): number {
+  return policy?.replicationSync === common.ReplicationSync.REPLICATION_SYNC_SYNC ? policy.syncReplicas : 0;
 }
 
 function requireTable(snapshot: RoutingSnapshot, table: string): TableLayout {
