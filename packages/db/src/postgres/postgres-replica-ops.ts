@@ -324,7 +324,7 @@ export async function* snapshotChunksPg(
   publishPending: () => Promise<void>,
   attempts = 50,
 ): AsyncGenerator<SnapshotChunk> {
-  const client = await connect();
+  let client = await connect();
   let broken = false;
   try {
     for (let attempt = 1; ; attempt += 1) {
@@ -333,8 +333,11 @@ export async function* snapshotChunksPg(
       if (Number(pending.rows[0]!.n) === 0) break;
       await client.query("ROLLBACK");
       if (attempt >= attempts) throw new DbError("BUSY", `shard ${context.shardId}: committed 2PC entries kept arriving; snapshot not taken`);
+      // Publishing needs a connection of its own: give this one back meanwhile (the pool may be small).
+      client.release();
       await publishPending();
       await new Promise((resolve) => setTimeout(resolve, Math.min(2 * attempt, 50)));
+      client = await connect();
     }
     const position = await client.query<{ head_lsn: string; epoch: string; checksum: string }>(
       "SELECT head_lsn, epoch, checksum::text AS checksum FROM _myc_replica WHERE id = 1",

@@ -1358,8 +1358,8 @@ class PostgresLocalTransaction implements LocalTransaction {
         const stored = await this.store.storedEpoch(client, this.schema).catch(() => Number.MAX_SAFE_INTEGER);
         if (this.epoch < stored) {
           this.preparing = false;
+          this.end("rolled_back", false); // (releases this connection before rolling back on another)
           await this.store.rollbackPreparedQuietly(this.shardId, this.txId);
-          this.end("rolled_back", false);
           throw staleEpoch(this.shardId, this.epoch, stored);
         }
       }

@@ -373,6 +373,57 @@ export function describeReplicationBehaviour(harness: () => ReplicationHarness):
       expect(state.epoch).toBe(1);
     });
 
+    test("concurrent autocommits and 2PC transactions on the same rows replay to the same state", async () => {
+      const { store: primary } = await primaryWithItems();
+      const { store: secondary } = await node("S");
+      await primary.executeAutocommit(
+        "s1",
+        Array.from({ length: 5 }, (_, index) => ({ sql: "INSERT INTO items (id, name, qty) VALUES (?, ?, 0)", params: [index, `n${index}`] })),
+      );
+      let txCounter = 0;
+      let next = 0;
+      const operation = async (index: number) => {
+        const id = index % 5;
+        for (let attempt = 0; ; attempt += 1) {
+          try {
+            if (index % 3 === 0) {
+              const tx = await primary.begin("s1", `tx-c${++txCounter}`);
+              try {
+                await tx.execute("UPDATE items SET qty = qty + 1 WHERE id = ?", [id]);
+                await tx.execute("UPDATE items SET qty = qty + 10 WHERE id = ?", [(id + 1) % 5]);
+                await tx.prepare();
+              } catch (error) {
+                await tx.rollback();
+                throw error;
+              }
+              // (a coordinator decides after every participant voted; here, after a moment)
+              await new Promise((resolve) => setTimeout(resolve, index % 4));
+              await tx.commit();
+            } else {
+              await primary.executeAutocommit("s1", [{ sql: "UPDATE items SET qty = qty + 100 WHERE id = ?", params: [id] }]);
+            }
+            return;
+          } catch (error) {
+            // PostgreSQL: two writers may deadlock on two rows; one is told BUSY and retries.
+            if (!(error instanceof DbError) || !error.retryable || attempt > 20) throw error;
+          }
+        }
+      };
+      // Six writers (fewer than the PostgreSQL pool's connections) run sixty operations between them.
+      const work = Array.from({ length: 6 }, async () => {
+        for (let index = next++; index < 60; index = next++) await operation(index);
+      });
+      await Promise.all(work);
+      const entries = await entriesAfter(primary, 0);
+      expect(entries.map((entry) => entry.lsn)).toEqual(entries.map((_, index) => index + 1));
+      await applyAndCompare(primary, secondary, entries, 7);
+      expect(await rowsOf(secondary, "items")).toEqual(await rowsOf(primary, "items"));
+      const total = (await rowsOf(primary, "items")).reduce((sum, row) => sum + Number(row[2]), 0);
+      expect(total).toBe(20 * 11 + 40 * 100);
+      expect((await primary.verifyChecksum("s1")).ok).toBe(true);
+      expect((await secondary.verifyChecksum("s1")).ok).toBe(true);
+    });
+
     test("a row changed behind the log's back shows up as a checksum mismatch", async () => {
       const { store: primary } = await primaryWithItems();
       const { store: secondary, options } = await node("S");
