@@ -18,6 +18,10 @@ const mapping: Record<DbErrorCode, ErrorCode> = {
   IO: "UNAVAILABLE",
   CLOSED: "UNAVAILABLE",
   INTERNAL: "INTERNAL",
+  // A write under an epoch this copy has moved past: the caller routed with an old shard map.
+  STALE_EPOCH: "FAILED_PRECONDITION",
+  REPLICATION_GAP: "FAILED_PRECONDITION",
+  REPLICA_DIVERGED: "FAILED_PRECONDITION",
 };
 
 /** A storage error as the wire error a caller can act on; the database's own message is kept. */
