@@ -6,6 +6,9 @@
 import * as grpc from "@grpc/grpc-js";
 import * as fs from "node:fs";
 import { replicator } from "@mycelium/proto";
+
+/** One trivial method of a real service: what every internal hop costs, without the work. */
+export const echoService = { getStatus: replicator.ReplicatorServiceService.getStatus } as const;
 import { authorize, MyceliumServer } from "@mycelium/rpc";
 import { createSilentTelemetry } from "@mycelium/telemetry";
 import { serverCredentials } from "@mycelium/tls";
@@ -39,10 +42,10 @@ async function main(): Promise<void> {
     tls: { certPath, keyPath, caPath },
     networkId,
     minProtocolVersion: "1.0.0",
-    authorization: authorize(replicator.ReplicatorServiceService, { getStatus: ["admin", "client", "coordinator"] }),
+    authorization: authorize(echoService, { getStatus: ["admin", "client", "coordinator"] }),
     connectionLimit: 1000,
   });
-  server.addService(replicator.ReplicatorServiceService, {
+  server.addService(echoService, {
     getStatus: async () => replicator.GetStatusResponse.create({ replicatorId: "echo" }),
   });
   const { port } = await server.listen("127.0.0.1", 0);
@@ -55,4 +58,4 @@ async function main(): Promise<void> {
   });
 }
 
-void main();
+if (require.main === module) void main();

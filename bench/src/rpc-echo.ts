@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { replicator } from "@mycelium/proto";
+import { echoService } from "./echo-server";
 import { ClientPool } from "@mycelium/rpc";
 import { createSilentTelemetry } from "@mycelium/telemetry";
 import { initCertificateDirectory, issueToDirectory } from "@mycelium/tls";
@@ -38,7 +39,7 @@ export async function rpcEchoBaseline(count: number): Promise<{ bare: Awaited<Re
         bareClient.makeUnaryRequest("/bench.Echo/Echo", (v: Buffer) => v, (v: Buffer) => v, payload, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e) => (e ? reject(e) : resolve())),
       );
     const pool = new ClientPool({ telemetry: createSilentTelemetry("bench"), tls: client, networkId: "bench", protocolVersion: "1.0.0" });
-    const service = pool.service(replicator.ReplicatorServiceService, `127.0.0.1:${myceliumPort}`);
+    const service = pool.service(echoService, `127.0.0.1:${myceliumPort}`);
     const myceliumCall = () => service.getStatus(replicator.GetStatusRequest.create({}));
     await measure(500, 4, bareCall);
     await measure(500, 4, myceliumCall);
