@@ -2,4 +2,3 @@ export * from "./gen/mycelium/common/v1/value";
 export * from "./gen/mycelium/common/v1/node";
 export * from "./gen/mycelium/common/v1/policy";
 export * from "./gen/mycelium/common/v1/shard";
-export * from "./gen/mycelium/common/v1/change";
