@@ -202,8 +202,11 @@ export interface ShardStoreStats {
   lockWaiting: number;
   /** SQLite: group commits and the autocommit requests they carried. */
   groupCommits: { batches: number; requests: number };
-  /** Change-log entries written here (local transactions) and applied from other nodes. */
-  changeLog: { entriesWritten: number; entriesApplied: number; waiters: number };
+  /**
+   * Change-log entries written here (local transactions) and applied from other nodes; PostgreSQL: how many
+   * were staged (the log's lock was busy) and published after their commit; waitForChanges callers waiting.
+   */
+  changeLog: { entriesWritten: number; entriesApplied: number; entriesStaged: number; waiters: number };
 }
 
 export type QueryOperation = "read" | "execute" | "autocommit" | "prepare" | "commit" | "rollback" | "ddl" | "apply" | "snapshot" | "restore";

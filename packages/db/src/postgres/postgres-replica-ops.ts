@@ -314,30 +314,38 @@ async function beginSnapshot(client: PoolClient, schema: string): Promise<void> 
 }
 
 /**
- * The shard as chunks from one REPEATABLE READ snapshot. A snapshot must not contain the rows of a committed
- * 2PC transaction whose entry is still staged (its lsn is not assigned yet): then it publishes the staged
- * entries and takes the snapshot again (bounded: BUSY after `attempts`).
+ * The shard as chunks from one REPEATABLE READ snapshot. The snapshot must not contain rows of a committed
+ * transaction whose entry is still staged (it has no lsn yet, so the snapshot's position would not cover it).
+ * So a second connection first holds the log's barrier (the `_myc_replica` row lock and SHARE on
+ * `_myc_staged`, having published everything staged) while the snapshot is taken; only a 2PC commit can still
+ * slip in between, and then the snapshot is retaken (bounded: BUSY after `attempts`).
  */
 export async function* snapshotChunksPg(
   connect: () => Promise<PoolClient>,
   context: PgShardContext,
-  publishPending: () => Promise<void>,
-  attempts = 50,
+  beginWriteSql: string,
+  barrier: (client: PoolClient) => Promise<void>,
+  attempts = 20,
 ): AsyncGenerator<SnapshotChunk> {
-  let client = await connect();
+  const client = await connect();
   let broken = false;
   try {
     for (let attempt = 1; ; attempt += 1) {
-      await beginSnapshot(client, context.schema);
-      const pending = await client.query<{ n: string }>("SELECT count(*) AS n FROM _myc_pending");
-      if (Number(pending.rows[0]!.n) === 0) break;
+      const holder = await connect();
+      let clean: boolean;
+      try {
+        await holder.query(beginWriteSql);
+        await barrier(holder);
+        await beginSnapshot(client, context.schema);
+        clean = await noStagedEntries(client);
+      } finally {
+        await holder.query("COMMIT").catch(() => undefined);
+        holder.release();
+      }
+      if (clean) break;
       await client.query("ROLLBACK");
       if (attempt >= attempts) throw new DbError("BUSY", `shard ${context.shardId}: committed 2PC entries kept arriving; snapshot not taken`);
-      // Publishing needs a connection of its own: give this one back meanwhile (the pool may be small).
-      client.release();
-      await publishPending();
       await new Promise((resolve) => setTimeout(resolve, Math.min(2 * attempt, 50)));
-      client = await connect();
     }
     const position = await client.query<{ head_lsn: string; epoch: string; checksum: string }>(
       "SELECT head_lsn, epoch, checksum::text AS checksum FROM _myc_replica WHERE id = 1",
@@ -402,12 +410,18 @@ export async function* snapshotChunksPg(
   }
 }
 
+async function noStagedEntries(client: PoolClient): Promise<boolean> {
+  const result = await client.query<{ n: string }>("SELECT (SELECT count(*) FROM _myc_pending) + (SELECT count(*) FROM _myc_staged) AS n");
+  return Number(result.rows[0]!.n) === 0;
+}
+
 /** Stored checksum (plus committed staged deltas) and a full scan, from one REPEATABLE READ snapshot. */
 export async function verifyChecksumPg(client: PoolClient, schema: string): Promise<{ lsn: number; incremental: bigint; scanned: bigint }> {
   await beginSnapshot(client, schema);
   try {
     const position = await client.query<{ head_lsn: string; checksum: string; pending: string }>(
-      `SELECT head_lsn, checksum::text AS checksum, (SELECT coalesce(sum(delta), 0)::text FROM _myc_pending) AS pending
+      `SELECT head_lsn, checksum::text AS checksum,
+              (SELECT coalesce(sum(delta), 0)::text FROM (SELECT delta FROM _myc_pending UNION ALL SELECT delta FROM _myc_staged) d) AS pending
          FROM _myc_replica WHERE id = 1`,
     );
     const row = position.rows[0]!;

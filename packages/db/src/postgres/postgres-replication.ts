@@ -12,12 +12,23 @@ import { toDbError } from "./postgres-errors";
 // Change capture on PostgreSQL. Each user table gets a row trigger whose plpgsql function (generated per table
 // from the catalog, so each column is encoded by its type) appends the old and new row images to the UNLOGGED
 // buffer `_myc_capture`, tagged with the transaction id. Before COMMIT (or PREPARE) the store drains its own
-// transaction's rows, builds the entry in JS (collapse, checksum delta) and calls `_myc_publish`, which takes
-// the shard's single `_myc_replica` row lock, assigns the next lsn and originSeq, and writes the entry — all
-// inside the same transaction. A prepared transaction cannot publish (its lsn would hold the row lock until the
-// coordinator decides), so it stages its entry in `_myc_pending`; whoever publishes next after it commits
-// (commitPrepared itself, right after COMMIT PREPARED) moves it into the log. A transaction that conflicts with
-// a staged one waited for its commit, so it publishes it first: conflicting transactions are logged in order.
+// transaction's rows, builds the entry in JS (collapse, checksum delta) and calls `_myc_publish` in the same
+// transaction:
+//
+// - When the shard's `_myc_replica` row is free, the entry is logged inline: the row lock (held to COMMIT)
+//   assigns the next lsn and originSeq. A lone writer pays one statement.
+// - When another transaction holds it (contention), the entry is staged in `_myc_staged` instead and the
+//   transaction commits without waiting, so concurrent commits still share WAL flushes; the store then runs a
+//   coalesced publish that moves every committed staged entry into the log in one transaction, and the write
+//   returns once its entry has its lsn.
+// - A prepared transaction cannot hold the row lock until the coordinator decides, so it always stages (in
+//   `_myc_pending`); commitPrepared publishes right after COMMIT PREPARED.
+//
+// Staged entries are logged in staging order (one sequence for both tables). That is commit order for any two
+// transactions that touched a common row: the later one could lock the row only after the earlier committed,
+// and each stages after its last row lock. Transactions with no common row commute (also for the checksum,
+// which is a sum). Fencing: setShardEpoch locks the row, then holds SHARE on `_myc_staged`; a stager inserts
+// first and reads the epoch after, so either it committed before the epoch was raised or it sees the new one.
 //
 // Values are encoded in SQL as tagged text exactly as the read path types them (postgres-types.ts):
 // i<int2/int4/int8/oid>, r<float4/float8 text>, o1/o0 (bool), b<bytea hex>, t<anything else as text>.
@@ -34,6 +45,12 @@ export interface PgCapturedTable {
 
 function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A SQL string literal, safe whatever standard_conforming_strings says (E'' whenever there is a backslash). */
+export function sqlLiteral(value: string | null): string {
+  if (value === null) return "NULL";
+  return quoteLiteral(value);
 }
 
 function quoteLiteral(value: string): string {
@@ -69,19 +86,28 @@ export function replicationObjectsSql(schema: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}._myc_vv (origin text PRIMARY KEY, seq bigint NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}._myc_changes (lsn bigint PRIMARY KEY, tx_id text, origin text NOT NULL, origin_seq bigint NOT NULL,
        epoch bigint NOT NULL, committed_at_ms bigint NOT NULL, changes text NOT NULL, ddl text, checksum numeric(39, 0) NOT NULL)`,
-    `CREATE UNLOGGED TABLE IF NOT EXISTS ${s}._myc_capture (seq bigserial PRIMARY KEY, xid bigint NOT NULL, tbl text NOT NULL,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS ${s}._myc_capture (seq bigserial, xid bigint NOT NULL, tbl text NOT NULL,
        old_row text, new_row text)`,
     `CREATE INDEX IF NOT EXISTS _myc_capture_xid ON ${s}._myc_capture (xid)`,
-    `CREATE TABLE IF NOT EXISTS ${s}._myc_pending (tx_id text PRIMARY KEY, origin text NOT NULL, delta numeric(39, 0) NOT NULL,
-       changes text NOT NULL, prepared_at_ms bigint NOT NULL)`,
+    `CREATE SEQUENCE IF NOT EXISTS ${s}._myc_stage_seq`,
+    `CREATE TABLE IF NOT EXISTS ${s}._myc_pending (seq bigint PRIMARY KEY DEFAULT nextval('${s}._myc_stage_seq'), tx_id text,
+       origin text NOT NULL, delta numeric(39, 0) NOT NULL, changes text NOT NULL, ddl text, staged_at_ms bigint NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}._myc_staged (seq bigint PRIMARY KEY DEFAULT nextval('${s}._myc_stage_seq'), tx_id text,
+       origin text NOT NULL, delta numeric(39, 0) NOT NULL, changes text NOT NULL, ddl text, staged_at_ms bigint NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}._myc_schema_log (seq bigint PRIMARY KEY, ddl text NOT NULL)`,
     publishFunctionSql(s),
   ];
 }
 
+/**
+ * `_myc_publish(…, p_mode)`: 'write' logs the caller's entry inline or stages it (returns a NULL lsn when
+ * staged); 'prepare' stages a 2PC participant's entry; 'publish' moves committed staged entries into the log
+ * (no lock taken when there are none);
+ * 'barrier' takes the row lock and SHARE on `_myc_staged` whatever there is, and publishes (snapshots).
+ */
 function publishFunctionSql(s: string): string {
   return `CREATE OR REPLACE FUNCTION ${s}._myc_publish(p_tx_id text, p_origin text, p_epoch_min bigint, p_delta numeric,
-      p_changes text, p_ddl text, p_now bigint)
+      p_changes text, p_ddl text, p_now bigint, p_mode text)
     RETURNS TABLE (out_lsn bigint, out_epoch bigint, out_checksum text)
     LANGUAGE plpgsql AS $myc_publish$
     DECLARE
@@ -90,26 +116,55 @@ function publishFunctionSql(s: string): string {
       v_lsn bigint;
       v_ck numeric;
       v_seq bigint;
+      v_epoch bigint;
       m constant numeric := ${checksumModulus.toString()};
     BEGIN
-      IF p_changes IS NULL AND NOT EXISTS (SELECT 1 FROM ${s}._myc_pending) THEN
-        RETURN QUERY SELECT x.head_lsn, x.epoch, x.checksum::text FROM ${s}._myc_replica x WHERE x.id = 1;
+      IF p_mode = 'prepare' THEN
+        -- A 2PC participant's entry, staged until COMMIT PREPARED (the caller re-checks the epoch after PREPARE).
+        SELECT x.epoch INTO v_epoch FROM ${s}._myc_replica x WHERE x.id = 1;
+        IF p_epoch_min IS NOT NULL AND p_epoch_min < v_epoch THEN
+          RAISE EXCEPTION 'the shard is at epoch %, a write under epoch % is refused', v_epoch, p_epoch_min USING ERRCODE = 'MYC01';
+        END IF;
+        INSERT INTO ${s}._myc_pending (tx_id, origin, delta, changes, ddl, staged_at_ms) VALUES (p_tx_id, p_origin, p_delta, p_changes, p_ddl, p_now);
+        RETURN QUERY SELECT NULL::bigint, v_epoch, NULL::text;
         RETURN;
+      ELSIF p_mode = 'write' THEN
+        SELECT x.head_lsn, x.epoch, x.checksum INTO st FROM ${s}._myc_replica x WHERE x.id = 1 FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+          INSERT INTO ${s}._myc_staged (tx_id, origin, delta, changes, ddl, staged_at_ms)
+            VALUES (p_tx_id, p_origin, p_delta, p_changes, p_ddl, p_now);
+          SELECT x.epoch INTO v_epoch FROM ${s}._myc_replica x WHERE x.id = 1;
+          IF p_epoch_min IS NOT NULL AND p_epoch_min < v_epoch THEN
+            RAISE EXCEPTION 'the shard is at epoch %, a write under epoch % is refused', v_epoch, p_epoch_min USING ERRCODE = 'MYC01';
+          END IF;
+          RETURN QUERY SELECT NULL::bigint, v_epoch, NULL::text;
+          RETURN;
+        END IF;
+      ELSE
+        IF p_mode = 'publish' AND NOT EXISTS (SELECT 1 FROM ${s}._myc_pending) AND NOT EXISTS (SELECT 1 FROM ${s}._myc_staged) THEN
+          RETURN QUERY SELECT x.head_lsn, x.epoch, x.checksum::text FROM ${s}._myc_replica x WHERE x.id = 1;
+          RETURN;
+        END IF;
+        SELECT x.head_lsn, x.epoch, x.checksum INTO st FROM ${s}._myc_replica x WHERE x.id = 1 FOR UPDATE;
+        IF p_mode = 'barrier' THEN
+          LOCK TABLE ${s}._myc_staged IN SHARE MODE;
+        END IF;
       END IF;
-      -- The shard's serialisation point: one row lock, held until this transaction commits.
-      SELECT x.head_lsn, x.epoch, x.checksum INTO st FROM ${s}._myc_replica x WHERE x.id = 1 FOR UPDATE;
       IF p_epoch_min IS NOT NULL AND p_epoch_min < st.epoch THEN
         RAISE EXCEPTION 'the shard is at epoch %, a write under epoch % is refused', st.epoch, p_epoch_min USING ERRCODE = 'MYC01';
       END IF;
       v_lsn := st.head_lsn;
       v_ck := st.checksum;
-      FOR r IN WITH d AS (DELETE FROM ${s}._myc_pending RETURNING *) SELECT * FROM d ORDER BY d.prepared_at_ms, d.tx_id LOOP
+      FOR r IN
+        WITH d AS (DELETE FROM ${s}._myc_pending RETURNING *), e AS (DELETE FROM ${s}._myc_staged RETURNING *)
+        SELECT * FROM (SELECT * FROM d UNION ALL SELECT * FROM e) u ORDER BY u.seq
+      LOOP
         v_lsn := v_lsn + 1;
         INSERT INTO ${s}._myc_vv AS v (origin, seq) VALUES (r.origin, 1)
           ON CONFLICT (origin) DO UPDATE SET seq = v.seq + 1 RETURNING v.seq INTO v_seq;
         v_ck := mod(v_ck + r.delta, m);
         INSERT INTO ${s}._myc_changes (lsn, tx_id, origin, origin_seq, epoch, committed_at_ms, changes, ddl, checksum)
-          VALUES (v_lsn, r.tx_id, r.origin, v_seq, st.epoch, p_now, r.changes, NULL, v_ck);
+          VALUES (v_lsn, r.tx_id, r.origin, v_seq, st.epoch, p_now, r.changes, r.ddl, v_ck);
       END LOOP;
       IF p_changes IS NOT NULL THEN
         v_lsn := v_lsn + 1;
@@ -119,7 +174,9 @@ function publishFunctionSql(s: string): string {
         INSERT INTO ${s}._myc_changes (lsn, tx_id, origin, origin_seq, epoch, committed_at_ms, changes, ddl, checksum)
           VALUES (v_lsn, p_tx_id, p_origin, v_seq, st.epoch, p_now, p_changes, p_ddl, v_ck);
       END IF;
-      UPDATE ${s}._myc_replica x SET head_lsn = v_lsn, checksum = v_ck WHERE x.id = 1;
+      IF v_lsn <> st.head_lsn THEN
+        UPDATE ${s}._myc_replica x SET head_lsn = v_lsn, checksum = v_ck WHERE x.id = 1;
+      END IF;
       RETURN QUERY SELECT v_lsn, st.epoch, v_ck::text;
     END $myc_publish$`;
 }
@@ -238,7 +295,8 @@ function decodeImage(table: PgCapturedTable, text: string | null): Row | null {
 /** Takes this transaction's captured rows out of the buffer, in capture order. */
 export async function drainCapture(client: PoolClient, tables: (name: string) => Promise<PgCapturedTable>): Promise<CaptureEvent[]> {
   const result = await client.query<{ tbl: string; old_row: string | null; new_row: string | null }>(
-    `WITH d AS (DELETE FROM _myc_capture WHERE xid = txid_current() RETURNING seq, tbl, old_row, new_row)
+    // (txid_current_if_assigned: a transaction that wrote nothing has no id, and must not be given one)
+    `WITH d AS (DELETE FROM _myc_capture WHERE xid = txid_current_if_assigned() RETURNING seq, tbl, old_row, new_row)
      SELECT tbl, old_row, new_row FROM d ORDER BY seq`,
   );
   const events: CaptureEvent[] = [];

@@ -12,6 +12,7 @@ import {
 } from "../identifiers";
 import { type PostgresNodeTables, postgresBuilder, type ShardTables } from "../internal/kysely";
 import { type CacheCounters, LruCache } from "../internal/lru-cache";
+import { Coalescer } from "../internal/coalescer";
 import { observed, type QueryCounters } from "../internal/observe";
 import { assertUserStatement } from "../internal/user-statement";
 import { assertSqlValues, type SqlValue, type Statement, type StatementResult } from "../sql-value";
@@ -63,6 +64,7 @@ import {
   readUserTables,
   replicationObjectsSql,
   runSchemaChange,
+  sqlLiteral,
 } from "./postgres-replication";
 import {
   applyEntriesPg,
@@ -108,6 +110,9 @@ function quoteIdentifier(name: string): string {
 function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/** What a write left for the log: an lsn (logged inline), "staged" (published after COMMIT), or nothing. */
+type WriteOutcome = number | "staged" | null;
 
 export async function openPostgresShardStore(settings: PostgresShardStoreSettings): Promise<ShardStore> {
   const url = new URL(settings.url);
@@ -181,10 +186,12 @@ class PostgresShardStore implements ShardStore {
   /** Capture metadata per schema (columns and their encodings), loaded from the catalog on first use. */
   private readonly tableCache = new Map<string, Map<string, PgCapturedTable>>();
   readonly notifier: ChangeNotifier;
-  readonly changeLog = { entriesWritten: 0, entriesApplied: 0 };
+  readonly changeLog = { entriesWritten: 0, entriesApplied: 0, entriesStaged: 0 };
   nodeId = "";
   /** Tags this database's prepared-transaction ids (they are global to the server; see preparedTransactionId). */
   gidTag = "";
+  /** Per shard: the coalesced publish of staged entries (see postgres-replication.ts). */
+  private readonly publishers = new Map<string, Coalescer>();
   /** Whether this role may SET session_replication_role (superuser, or granted): apply then skips FK triggers. */
   replicationRole = false;
 
@@ -355,20 +362,28 @@ class PostgresShardStore implements ShardStore {
     return result.rows as Row[];
   }
 
-  private beginSql(schema: string | null): string {
+  beginSql(schema: string | null): string {
     const parts = ["BEGIN READ WRITE", `SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.settings.lockWaitTimeoutMs))}`];
     if (schema) parts.push(`SET LOCAL search_path TO ${quoteIdentifier(schema)}`);
     return parts.join("; ");
   }
 
-  /** BEGIN READ WRITE … COMMIT on a pooled connection; ROLLBACK (or discarding the connection) on failure. */
-  private async withTransaction<T>(context: string, body: (client: PoolClient) => Promise<T>, schema: string | null = null): Promise<T> {
+  /**
+   * BEGIN READ WRITE … COMMIT on a pooled connection; ROLLBACK (or discarding the connection) on failure. A body
+   * that commits by itself (sending COMMIT with its last statement) sets `done.committed`.
+   */
+  private async withTransaction<T>(
+    context: string,
+    body: (client: PoolClient, done: { committed: boolean }) => Promise<T>,
+    schema: string | null = null,
+  ): Promise<T> {
     const client = await this.connect();
     let broken = false;
     try {
       await client.query(this.beginSql(schema));
-      const result = await body(client);
-      await client.query("COMMIT");
+      const done = { committed: false };
+      const result = await body(client, done);
+      if (!done.committed) await client.query("COMMIT");
       return result;
     } catch (error) {
       try {
@@ -564,7 +579,7 @@ class PostgresShardStore implements ShardStore {
           const result = await runSchemaChange(client, schema, ddl, capture, `schema statement on shard ${shardId}`);
           if (!capture) return null;
           await appendSchemaLog(client, ddl);
-          const published = await this.publish(client, null, options?.epoch, result.delta, "[]", JSON.stringify(ddl));
+          const published = await this.publish(client, null, options?.epoch, result.delta, "[]", JSON.stringify(ddl), "write");
           this.tableCache.delete(schema);
           return published;
         },
@@ -573,7 +588,7 @@ class PostgresShardStore implements ShardStore {
     );
     this.tableCache.delete(schema);
     this.schemaGenerations.set(schema, (this.schemaGenerations.get(schema) ?? 0) + 1);
-    if (lsn !== null) this.committed(shardId, lsn, 1);
+    await this.afterCommit(shardId, lsn);
   }
 
   // ---- change log (primary side) ---------------------------------------------------------------------------
@@ -604,36 +619,88 @@ class PostgresShardStore implements ShardStore {
   }
 
   /**
-   * Drains this transaction's captured rows and, when they changed anything, publishes the entry (assigning its
-   * lsn under the shard's `_myc_replica` row lock). Returns the new head lsn, or null when nothing was logged.
+   * Drains this transaction's captured rows and, when they changed anything, hands the entry to `_myc_publish`:
+   * logged inline (returns the new head lsn) or staged under contention ("staged"); null when nothing changed.
    */
-  async finishWrite(client: PoolClient, schema: string, txId: string | null, epoch: number | undefined): Promise<number | null> {
+  async finishWrite(client: PoolClient, schema: string, txId: string | null, epoch: number | undefined): Promise<WriteOutcome> {
     const events = await drainCapture(client, (name) => this.capturedTable(client, schema, name));
     const changes = collapseEvents(events, (table) => this.tableCache.get(schema)?.get(table)?.keyColumns ?? []);
-    if (changes.length === 0) return null;
-    return this.publish(client, txId, epoch, changesDelta(changes), encodeChanges(changes), null);
+    if (changes.length === 0) {
+      await client.query("COMMIT");
+      return null;
+    }
+    // The entry and the COMMIT in one round trip (simple protocol, so the values travel as literals).
+    const results = (await client.query(
+      `${this.publishCall(txId, epoch, changesDelta(changes), encodeChanges(changes), null, "write")}; COMMIT`,
+    )) as unknown as Array<{ rows: Array<{ out_lsn: string | number | null }> }>;
+    const lsn = results[0]!.rows[0]!.out_lsn;
+    return lsn === null ? "staged" : Number(lsn);
   }
 
-  /** `_myc_publish` on the transaction of `client` (its search_path is the shard's). */
-  async publish(client: PoolClient, txId: string | null, epoch: number | undefined, delta: bigint, changes: string | null, ddl: string | null): Promise<number> {
-    const result = await client.query<{ out_lsn: string | number }>(
-      "SELECT out_lsn FROM _myc_publish($1, $2, $3::bigint, $4::numeric, $5, $6, $7::bigint)",
-      [txId, this.nodeId, epoch ?? null, delta.toString(), changes, ddl, Date.now()],
+  /** `SELECT out_lsn FROM _myc_publish(…)` with its arguments as literals. */
+  publishCall(txId: string | null, epoch: number | undefined, delta: bigint, changes: string | null, ddl: string | null, mode: string): string {
+    const number = (value: number | bigint | undefined) => (value === undefined ? "NULL" : `${BigInt(value).toString()}`);
+    return (
+      `SELECT out_lsn FROM _myc_publish(${sqlLiteral(txId)}, ${sqlLiteral(this.nodeId)}, ${number(epoch)}::bigint, ${delta.toString()}::numeric, ` +
+      `${sqlLiteral(changes)}, ${sqlLiteral(ddl)}, ${Date.now()}::bigint, ${sqlLiteral(mode)})`
     );
-    return Number(result.rows[0]!.out_lsn);
   }
 
-  /** Moves committed staged (2PC) entries of the shard into its log, in a transaction of its own. */
+  /** `_myc_publish` on the transaction of `client` (its search_path is the shard's); see postgres-replication.ts. */
+  async publish(
+    client: PoolClient,
+    txId: string | null,
+    epoch: number | undefined,
+    delta: bigint,
+    changes: string | null,
+    ddl: string | null,
+    mode: "write" | "publish" | "barrier",
+  ): Promise<number | "staged"> {
+    const result = await client.query<{ out_lsn: string | number | null }>(
+      "SELECT out_lsn FROM _myc_publish($1, $2, $3::bigint, $4::numeric, $5, $6, $7::bigint, $8)",
+      [txId, this.nodeId, epoch ?? null, delta.toString(), changes, ddl, Date.now(), mode],
+    );
+    const lsn = result.rows[0]!.out_lsn;
+    return lsn === null ? "staged" : Number(lsn);
+  }
+
+  /** Moves the shard's committed staged entries into its log, in a transaction of its own. */
   async publishPending(shardId: string): Promise<void> {
     const schema = postgresSchemaName(shardId);
-    const lsn = await this.withTransaction(`publish staged entries of shard ${shardId}`, (client) => this.publish(client, null, undefined, 0n, null, null), schema);
-    this.committed(shardId, lsn, 0);
+    const lsn = await this.withTransaction(
+      `publish staged entries of shard ${shardId}`,
+      (client) => this.publish(client, null, undefined, 0n, null, null, "publish"),
+      schema,
+    );
+    if (lsn !== "staged") this.notifier.notify(shardId, lsn);
   }
 
-  /** After a COMMIT that wrote entries: wake the log's readers. */
-  committed(shardId: string, lsn: number, entries: number): void {
-    this.changeLog.entriesWritten += entries;
-    this.notifier.notify(shardId, lsn);
+  /**
+   * After a COMMIT: an inline entry wakes the log's readers; a staged one is published first (coalesced with
+   * every other writer of the shard waiting for the same). The write committed either way, so a failed
+   * publish is not the caller's error: the entry stays staged and a retry is scheduled.
+   */
+  async afterCommit(shardId: string, outcome: WriteOutcome): Promise<void> {
+    if (outcome === null) return;
+    this.changeLog.entriesWritten += 1;
+    if (outcome !== "staged") {
+      this.notifier.notify(shardId, outcome);
+      return;
+    }
+    this.changeLog.entriesStaged += 1;
+    await this.publishStaged(shardId);
+  }
+
+  private publishStaged(shardId: string): Promise<void> {
+    let publisher = this.publishers.get(shardId);
+    if (!publisher) {
+      publisher = new Coalescer(() => this.publishPending(shardId));
+      this.publishers.set(shardId, publisher);
+    }
+    return publisher.run().catch(() => {
+      if (this.closed) return;
+      setTimeout(() => void this.publishStaged(shardId), 200).unref();
+    });
   }
 
   async executeAutocommit(shardId: string, statements: readonly Statement[], options?: WriteOptions): Promise<StatementResult[]> {
@@ -648,20 +715,20 @@ class PostgresShardStore implements ShardStore {
     return observed(this.settings.onQuery, this.counters, "autocommit", shardId, async () => {
       const { results, lsn } = await this.withTransaction(
         `autocommit on shard ${shardId}`,
-        async (client) => {
+        async (client, done) => {
           const results: StatementResult[] = [];
-          let wrote = false;
           for (const [index, statement] of statements.entries()) {
-            const executed = await this.runUser(client, schema, statement.sql, statement.params, `statement ${index + 1} on shard ${shardId}`);
-            results.push(executed.result);
-            wrote ||= executed.wrote;
+            results.push((await this.runUser(client, schema, statement.sql, statement.params, `statement ${index + 1} on shard ${shardId}`)).result);
           }
-          const lsn = wrote && this.settings.changeCapture ? await this.finishWrite(client, schema, null, options?.epoch) : null;
-          return { results, lsn };
+          // Drained even when no statement looked like a write: a SELECT can call a function that writes, and a
+          // captured row left behind would be a change missing from the log.
+          if (!this.settings.changeCapture) return { results, lsn: null };
+          done.committed = true;
+          return { results, lsn: await this.finishWrite(client, schema, null, options?.epoch) };
         },
         schema,
       );
-      if (lsn !== null) this.committed(shardId, lsn, 1);
+      await this.afterCommit(shardId, lsn);
       return results;
     });
   }
@@ -878,9 +945,11 @@ class PostgresShardStore implements ShardStore {
     await this.withTransaction(
       `set epoch of shard ${shardId}`,
       async (client) => {
-        // Takes the row lock publishers take, so no entry of a lower epoch commits after this returns.
+        // The row lock publishers take, then SHARE on the staging table (in that order, like publishers): no
+        // entry under a lower epoch commits after this returns (see postgres-replication.ts).
         const result = await client.query<{ epoch: string }>("UPDATE _myc_replica SET epoch = $1 WHERE id = 1 AND epoch <= $1 RETURNING epoch", [epoch]);
         if (result.rowCount === 0) throw staleEpoch(shardId, epoch, await this.storedEpoch(client));
+        await client.query("LOCK TABLE _myc_staged IN SHARE MODE");
       },
       schema,
     );
@@ -1052,10 +1121,8 @@ class PostgresShardStore implements ShardStore {
     return {
       async *[Symbol.asyncIterator]() {
         const schema = await store.schemaOf(shardId);
-        yield* snapshotChunksPg(
-          () => store.connect(),
-          store.context(shardId, schema),
-          () => store.publishPending(shardId),
+        yield* snapshotChunksPg(() => store.connect(), store.context(shardId, schema), store.beginSql(schema), (client) =>
+          store.publish(client, null, undefined, 0n, null, null, "barrier").then(() => undefined),
         );
       },
     };
@@ -1198,18 +1265,14 @@ class PostgresShardStore implements ShardStore {
   }
 
   /**
-   * A preparing transaction's entry: drained, collapsed and staged in `_myc_pending` (it is logged when it
-   * commits). A prepared transaction always gets an entry, even without row changes, so replicas learn its txId.
+   * A preparing transaction's entry: drained and collapsed here, staged in `_myc_pending` by the returned
+   * statement (it is logged when it commits). A prepared transaction always gets an entry, even without row
+   * changes, so replicas learn its txId.
    */
-  async stage(client: PoolClient, schema: string, shardId: string, txId: string, epoch: number | undefined): Promise<void> {
+  async stageCall(client: PoolClient, schema: string, txId: string, epoch: number | undefined): Promise<string> {
     const events = await drainCapture(client, (name) => this.capturedTable(client, schema, name));
     const changes = collapseEvents(events, (table) => this.tableCache.get(schema)?.get(table)?.keyColumns ?? []);
-    const staged = await client.query(
-      `INSERT INTO _myc_pending (tx_id, origin, delta, changes, prepared_at_ms)
-       SELECT $1, $2, $3::numeric, $4, $5 FROM _myc_replica WHERE id = 1 AND ($6::bigint IS NULL OR epoch <= $6::bigint)`,
-      [txId, this.nodeId, changesDelta(changes).toString(), encodeChanges(changes), Date.now(), epoch ?? null],
-    );
-    if (staged.rowCount === 0) throw staleEpoch(shardId, epoch!, await this.storedEpoch(client));
+    return this.publishCall(txId, epoch, changesDelta(changes), encodeChanges(changes), null, "prepare");
   }
 
   async rollbackPreparedQuietly(shardId: string, txId: string): Promise<void> {
@@ -1279,6 +1342,8 @@ class PostgresLocalTransaction implements LocalTransaction {
   private inFlight: Promise<unknown> = Promise.resolve();
   private client: PoolClient | null;
   private preparing = false;
+  /** Statements run, writing or not (a commit drains the capture buffer after any). */
+  private executed = 0;
 
   constructor(
     private readonly store: PostgresShardStore,
@@ -1319,6 +1384,7 @@ class PostgresLocalTransaction implements LocalTransaction {
     return this.track(
       this.store.observe("execute", this.shardId, async () => {
         try {
+          this.executed += 1;
           const { result, wrote } = await this.store.runUser(client, this.schema, sql, params, `statement on shard ${this.shardId}`);
           if (wrote) this.statements.push({ sql, params: [...params] });
           return result;
@@ -1335,14 +1401,11 @@ class PostgresLocalTransaction implements LocalTransaction {
     this.preparing = true;
     const operation = this.store.observe("prepare", this.shardId, async () => {
       try {
-        const marker = postgresBuilder<ShardTables>()
-          .withSchema(this.schema)
-          .insertInto("_myc_txn")
-          .values({ tx_id: this.txId, prepared_at_ms: Date.now() })
-          .compile();
-        await client.query(marker.sql, marker.parameters as unknown[]);
-        if (this.store.settings.changeCapture) await this.store.stage(client, this.schema, this.shardId, this.txId, this.epoch);
-        await client.query(`PREPARE TRANSACTION ${quoteLiteral(this.store.gid(this.txId, this.shardId))}`);
+        // Marker, staged entry and PREPARE in one round trip (simple protocol: an error skips the rest).
+        const parts = [`INSERT INTO _myc_txn (tx_id, prepared_at_ms) VALUES (${quoteLiteral(this.txId)}, ${Date.now()})`];
+        if (this.store.settings.changeCapture) parts.push(await this.store.stageCall(client, this.schema, this.txId, this.epoch));
+        parts.push(`PREPARE TRANSACTION ${quoteLiteral(this.store.gid(this.txId, this.shardId))}`);
+        await client.query(parts.join("; "));
       } catch (error) {
         this.preparing = false;
         await this.rollbackLocal().catch(() => undefined);
@@ -1377,22 +1440,24 @@ class PostgresLocalTransaction implements LocalTransaction {
     const client = this.assertOpen("commit");
     await this.track(
       this.store.observe("commit", this.shardId, async () => {
-        let lsn: number | null = null;
+        let lsn: WriteOutcome = null;
         try {
-          if (this.statements.length > 0 && this.store.settings.changeCapture) {
-            lsn = await this.store.finishWrite(client, this.schema, this.txId, this.epoch);
-          } else if (this.epoch !== undefined && this.statements.length > 0) {
-            const stored = await this.store.storedEpoch(client);
-            if (this.epoch < stored) throw staleEpoch(this.shardId, this.epoch, stored);
+          if (this.executed > 0 && this.store.settings.changeCapture) {
+            lsn = await this.store.finishWrite(client, this.schema, this.txId, this.epoch); // (commits)
+          } else {
+            if (this.epoch !== undefined && this.statements.length > 0) {
+              const stored = await this.store.storedEpoch(client);
+              if (this.epoch < stored) throw staleEpoch(this.shardId, this.epoch, stored);
+            }
+            await client.query("COMMIT");
           }
-          await client.query("COMMIT");
           this.end("committed", false);
         } catch (error) {
           await client.query("ROLLBACK").catch(() => undefined);
           this.end("rolled_back", true);
           throw toDbError(error, `commit on shard ${this.shardId}`);
         }
-        if (lsn !== null) this.store.committed(this.shardId, lsn, 1);
+        await this.store.afterCommit(this.shardId, lsn);
       }),
     );
   }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { SqlValue } from "../sql-value";
 import type { Row, RowChange } from "./types";
 
@@ -39,15 +39,45 @@ export function rowHash(table: string, row: Row): bigint {
     pairs.push([name.toLowerCase(), canonicalValue(value)]);
   }
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const digest = createHash("sha256").update(JSON.stringify([table.toLowerCase(), pairs])).digest();
-  return (digest.readBigUInt64BE(0) << 64n) | digest.readBigUInt64BE(8);
+  return digest(JSON.stringify([table.toLowerCase(), pairs]));
 }
 
-/** A row given as parallel column names and values. */
+const sha256: (data: string) => Buffer =
+  typeof (crypto as { hash?: unknown }).hash === "function"
+    ? (data) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: "buffer"): Buffer }).hash("sha256", data, "buffer")
+    : (data) => crypto.createHash("sha256").update(data).digest();
+
+function digest(text: string): bigint {
+  const bytes = sha256(text);
+  return (bytes.readBigUInt64BE(0) << 64n) | bytes.readBigUInt64BE(8);
+}
+
+/** Column names in canonical order, per column list (scans and snapshots hash many rows of one shape). */
+const shapes = new Map<string, { prefix: string; order: number[]; names: string[] }>();
+
+/**
+ * A row given as parallel column names and values; the same hash as rowHash, without building the row (the
+ * canonical text is assembled directly: it is exactly JSON.stringify([table, pairs])).
+ */
 export function rowHashOf(table: string, columns: readonly string[], values: readonly SqlValue[]): bigint {
-  const row: Row = {};
-  columns.forEach((column, index) => (row[column] = values[index]!));
-  return rowHash(table, row);
+  const key = `${table}\u0000${columns.join("\u0000")}`;
+  let shape = shapes.get(key);
+  if (!shape) {
+    const lowered = columns.map((column) => column.toLowerCase());
+    const order = lowered.map((_, index) => index).sort((a, b) => (lowered[a]! < lowered[b]! ? -1 : lowered[a]! > lowered[b]! ? 1 : 0));
+    shape = { prefix: `[${JSON.stringify(table.toLowerCase())},[`, order, names: lowered.map((name) => JSON.stringify(name)) };
+    if (shapes.size >= 1000) shapes.clear();
+    shapes.set(key, shape);
+  }
+  let text = shape.prefix;
+  let first = true;
+  for (const index of shape.order) {
+    const value = values[index]!;
+    if (value === null) continue;
+    text += `${first ? "" : ","}[${shape.names[index]},${JSON.stringify(canonicalValue(value))}]`;
+    first = false;
+  }
+  return digest(`${text}]]`);
 }
 
 export function addChecksum(a: bigint, b: bigint): bigint {

@@ -152,7 +152,7 @@ class SqliteShardStore implements ShardStore {
   private readonly cacheCounters: CacheCounters = { hits: 0, misses: 0 };
   private readonly counters: QueryCounters = { queryCount: 0, queryErrorCount: 0 };
   private readonly groupCommits = { batches: 0, requests: 0 };
-  private readonly changeLog = { entriesWritten: 0, entriesApplied: 0 };
+  private readonly changeLog = { entriesWritten: 0, entriesApplied: 0, entriesStaged: 0 };
   private readonly notifier: ChangeNotifier;
   private closed = false;
 
