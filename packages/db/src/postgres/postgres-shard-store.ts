@@ -691,7 +691,7 @@ class PostgresShardStore implements ShardStore {
     await this.publishStaged(shardId);
   }
 
-  private publishStaged(shardId: string): Promise<void> {
+  publishStaged(shardId: string): Promise<void> {
     let publisher = this.publishers.get(shardId);
     if (!publisher) {
       publisher = new Coalescer(() => this.publishPending(shardId));
@@ -849,8 +849,9 @@ class PostgresShardStore implements ShardStore {
       if ((await this.finishPrepared("COMMIT", shardId, txId)) || (await this.hasCommitMarker(shardId, txId))) {
         // (the marker: it committed before, e.g. before a crash)
         this.resolvedHere(shardId, txId, "committed");
-        // Its entry was staged by the prepare; log it now (idempotent, so a retried commit finishes the job).
-        if (this.settings.changeCapture) await this.publishPending(shardId);
+        // Its entry was staged by the prepare; log it now (coalesced with other commits of the shard; on failure
+        // it stays staged and is published by the scheduled retry or the shard's next write).
+        if (this.settings.changeCapture) await this.publishStaged(shardId);
         return;
       }
       if (!this.knownShards.has(shardId)) await this.schemaOf(shardId); // SHARD_NOT_FOUND when it is not here
