@@ -89,6 +89,8 @@ export const faultPointNames = [
   "node.after-prepare",
   "node.after-vote",
   "node.before-commit",
+  // Not a crash: SIGUSR2 cuts the node off from the replicator (and again restores it), to split a shard.
+  "node.isolate-on-sigusr2",
   "node.before-apply-schema",
 ] as const;
 

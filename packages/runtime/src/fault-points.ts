@@ -6,18 +6,23 @@ import type { Logger } from "@mycelium/telemetry";
  * With no points configured, `hit` costs one Set lookup.
  */
 export class FaultPoints {
-  private readonly armed: Set<string>;
+  private readonly armedPoints: Set<string>;
 
   constructor(names: readonly string[], private readonly logger?: Logger) {
-    this.armed = new Set(names);
+    this.armedPoints = new Set(names);
   }
 
   static none(): FaultPoints {
     return new FaultPoints([]);
   }
 
+  /** Whether a point is armed (for faults that change behaviour rather than crash). */
+  armed(name: string): boolean {
+    return this.armedPoints.has(name);
+  }
+
   hit(name: string): void {
-    if (!this.armed.has(name)) return;
+    if (!this.armedPoints.has(name)) return;
     this.logger?.fatal({ faultPoint: name }, "fault point reached: killing this process");
     this.logger?.flush();
     process.kill(process.pid, "SIGKILL");

@@ -5,3 +5,4 @@ export { startOpsServer, type OpsServer, type OpsServerOptions } from "./ops-ser
 export { createTracing, installGlobalContext, JsonLinesSpanExporter, toSpanRecord, type SpanRecord } from "./tracing";
 export { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 export type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+export type { Counter, Gauge, Histogram } from "prom-client";

@@ -286,12 +286,16 @@ export class SchemaMigrations {
     return updated ?? record;
   }
 
+  /**
+   * Where a migration is applied: each shard's primary. Secondaries receive the DDL (and the migration
+   * record written with it) through the change log, at the same point of the log as the primary.
+   */
   private async copiesOf(table: string): Promise<Copy[]> {
     const shards = await this.options.schema.shards(table);
     return shards
       .slice()
       .sort((a, b) => a.index - b.index)
-      .flatMap((shard) => shard.replicaNodeIds.map((nodeId) => ({ table, shardId: shard.shardId, nodeId, epoch: shard.epoch })));
+      .map((shard) => ({ table, shardId: shard.shardId, nodeId: shard.primaryNodeId, epoch: shard.epoch }));
   }
 
   private async statusesOf(records: readonly MigrationRecord[]): Promise<coordinator.MigrationStatus[]> {

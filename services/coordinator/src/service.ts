@@ -56,6 +56,7 @@ export async function startCoordinator(config: MyceliumConfig, options: Coordina
         prepareTimeoutMs: limits.prepareTimeoutMs,
         commitTimeoutMs: limits.commitTimeoutMs,
         maxTransactions: limits.maxTransactions,
+        failoverWaitMs: config.replication.heartbeatTimeoutMs + 2 * config.replication.heartbeatIntervalMs,
       },
       faults: new FaultPoints(config.cluster.faultPoints, runtime.logger),
       ddl: (statement, plan) => migrations.executeDdl(statement, plan),

@@ -24,6 +24,12 @@ export interface TransactionLimits {
   statementTimeoutMs?: number;
   /** Statements queued with AddOperation per transaction. @default 10000 */
   maxQueuedOperations?: number;
+  /**
+   * How long a one-shot statement or transaction that certainly did not apply (its primary was
+   * unreachable or had no lease, or it aborted before the decision) keeps being routed again, to ride
+   * out a failover: about MYCELIUM_REPLICATION_HEARTBEAT_TIMEOUT plus two intervals. @default 0
+   */
+  failoverWaitMs?: number;
 }
 
 export interface TransactionManagerOptions {
@@ -128,7 +134,7 @@ export class TransactionManager {
 
   /** Run one statement now: inside `txId`, or as its own transaction when txId is empty. */
   async execute(txId: string, statement: common.Statement): Promise<common.ResultSet> {
-    if (!txId) return this.executeAlone(statement);
+    if (!txId) return this.retryIfNotApplied(() => this.executeAlone(statement));
     return this.serialized(txId, async (entry) => {
       const plan = await this.route(statement);
       if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) {
@@ -176,6 +182,28 @@ export class TransactionManager {
   /** Begin, run every statement, commit — with a one-round-trip fast path when all touch one shard. */
   async executeTransaction(statements: common.Statement[]): Promise<{ txId: string; results: common.ResultSet[] }> {
     if (statements.length === 0) throw new MyceliumError("INVALID_ARGUMENT", "no statements to execute");
+    return this.retryIfNotApplied(() => this.executeTransactionOnce(statements));
+  }
+
+  /**
+   * Run a one-shot operation again while it fails in a way that proves nothing was applied: a primary
+   * that could not be reached or refused for lack of a lease or an old epoch, or a two-phase commit that
+   * aborted before its decision. This rides out a failover instead of handing it to every client.
+   */
+  private async retryIfNotApplied<T>(work: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.limits.failoverWaitMs ?? 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!certainlyNotApplied(error) || Date.now() >= deadline || this.stopping) throw error;
+        this.metrics.reroutes.inc();
+        await sleep(Math.min(1000, 100 * attempt));
+      }
+    }
+  }
+
+  private async executeTransactionOnce(statements: common.Statement[]): Promise<{ txId: string; results: common.ResultSet[] }> {
     const plans = await Promise.all(statements.map((s) => this.route(s)));
     if (plans.some((p) => p.kind === router.StatementKind.STATEMENT_KIND_DDL)) {
       throw new MyceliumError("INVALID_ARGUMENT", "DDL cannot run inside a transaction; run it on its own", { reason: "DDL_IN_TRANSACTION" });
@@ -314,7 +342,7 @@ export class TransactionManager {
     } catch (error) {
       this.transition(entry, "aborted");
       this.end(entry, false, "one_phase", describe(error));
-      if (isMyceliumError(error) && (error.code === "DEADLINE_EXCEEDED" || (error.code === "UNAVAILABLE" && !error.reason))) {
+      if (isMyceliumError(error) && (error.code === "DEADLINE_EXCEEDED" || (error.code === "UNAVAILABLE" && !error.reason && !notDelivered(error)))) {
         throw new MyceliumError(error.code, `${error.message}; the write may or may not have committed — check before retrying`, { reason: "COMMIT_OUTCOME_UNKNOWN", cause: error });
       }
       throw error;
@@ -386,21 +414,20 @@ export class TransactionManager {
   private async executeDdl(statement: common.Statement, plan: router.RoutePlan): Promise<common.ResultSet> {
     const table = plan.ddlTable;
     const calls: Array<() => Promise<unknown>> = [];
+    // The primary only: secondaries replay the DDL from the change log, at the same point as the primary.
     for (const target of plan.targets) {
-      for (const address of target.replicaAddresses.length ? target.replicaAddresses : [target.primaryAddress]) {
-        calls.push(() =>
-          this.callNode(address, (node, deadlineMs) =>
-            node.applySchema(nodeagent.ApplySchemaRequest.create({ shard: target.shard, table, ddl: [statement.sql] }), { deadlineMs, idempotent: true }),
-          ),
-        );
-      }
+      calls.push(() =>
+        this.callNode(target.primaryAddress, (node, deadlineMs) =>
+          node.applySchema(nodeagent.ApplySchemaRequest.create({ shard: target.shard, table, ddl: [statement.sql] }), { deadlineMs, idempotent: true }),
+        ),
+      );
     }
     const failures = (await runBounded(calls, 16)).filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failures.length > 0) {
       const first = failures[0]!.reason as Error;
       throw new MyceliumError(
         isMyceliumError(first) ? first.code : "UNAVAILABLE",
-        `DDL reached ${calls.length - failures.length} of ${calls.length} shard replicas of ${table}; first failure: ${first.message}. The statement is safe to run again.`,
+        `DDL reached ${calls.length - failures.length} of ${calls.length} shards of ${table}; first failure: ${first.message}. The statement is safe to run again.`,
         { reason: "DDL_INCOMPLETE" },
       );
     }
@@ -608,24 +635,25 @@ export class TransactionManager {
    * it; with synchronous replication at least sync_replicas of them must have it before the vote counts.
    */
   private async prepareParticipant(txId: string, participant: Participant): Promise<string | null> {
-    const adoption = this.adoptOnSecondaries(txId, participant);
     const vote = await this.askVote(txId, participant);
-    const adopted = await adoption;
+    if (vote.refusal !== null) return vote.refusal;
+    const adopted = await this.adoptOnSecondaries(txId, participant, vote.headLsn);
     const needed = participant.syncReplicas ?? 0;
-    if (vote === null && adopted < needed) {
+    if (adopted < needed) {
       return `${participant.shardId}: only ${adopted} of the ${needed} secondaries that synchronous replication requires hold the prepared transaction`;
     }
-    return vote;
+    return null;
   }
 
-  /** How many secondaries took the redo. */
-  private async adoptOnSecondaries(txId: string, participant: Participant): Promise<number> {
+  /** How many secondaries took the redo (to re-run it from `headLsn` if promoted). */
+  private async adoptOnSecondaries(txId: string, participant: Participant, headLsn: number): Promise<number> {
     const secondaries = participant.secondaryAddresses ?? [];
     if (secondaries.length === 0 || !participant.redo?.length) return 0;
     const request = nodeagent.AdoptPreparedRequest.create({
       txId,
       shard: { shardId: participant.shardId, epoch: participant.epoch },
       statements: participant.redo as common.Statement[],
+      minAppliedLsn: headLsn,
     });
     const results = await Promise.allSettled(
       secondaries.map((address) => this.callNode(address, (node) => node.adoptPrepared(request, { deadlineMs: this.options.limits.prepareTimeoutMs, idempotent: true }))),
@@ -637,7 +665,7 @@ export class TransactionManager {
     return results.length - failed.length;
   }
 
-  private async askVote(txId: string, participant: Participant): Promise<string | null> {
+  private async askVote(txId: string, participant: Participant): Promise<{ refusal: string | null; headLsn: number }> {
     const response = await this.callNode(
       participant.address,
       (node) =>
@@ -645,8 +673,12 @@ export class TransactionManager {
           deadlineMs: this.options.limits.prepareTimeoutMs,
         }),
     );
-    return response.vote === nodeagent.Vote.VOTE_YES ? null : `${participant.shardId} voted no: ${response.reason || "no reason given"}`;
+    return {
+      refusal: response.vote === nodeagent.Vote.VOTE_YES ? null : `${participant.shardId} voted no: ${response.reason || "no reason given"}`,
+      headLsn: response.headLsn,
+    };
   }
+
 
   /**
    * Deliver COMMIT to one participant, each attempt bounded by COMMIT_TIMEOUT, retrying with backoff
@@ -705,6 +737,22 @@ export class TransactionManager {
           }
         }
       }),
+    );
+    // Secondaries forget the redo they adopted (best effort: an adopted redo of an aborted transaction
+    // is harmless — were it ever activated, its decision would be abort).
+    await Promise.allSettled(
+      record.participants
+        .filter((p) => p.written && p.secondaryAddresses?.length)
+        .flatMap((participant) =>
+          participant.secondaryAddresses!.map((address) =>
+            this.callNode(address, (node) =>
+              node.abort(nodeagent.AbortRequest.create({ txId: record.txId, shard: { shardId: participant.shardId, epoch: participant.epoch } }), {
+                deadlineMs: this.options.limits.commitTimeoutMs,
+                idempotent: true,
+              }),
+            ),
+          ),
+        ),
     );
     this.metrics.phase.observe({ phase: "abort" }, (performance.now() - started) / 1000);
     this.transition(entry, "aborted");
@@ -805,6 +853,19 @@ function participantOf(target: router.ShardTarget, written: boolean, locked: boo
     syncReplicas: target.syncReplicas,
     redo: redo.map((statement) => ({ sql: statement.sql, params: statement.params })),
   };
+}
+
+/** A call that never reached its server (so it cannot have done anything there). */
+function notDelivered(error: MyceliumError): boolean {
+  return error.code === "UNAVAILABLE" && /No connection established|ECONNREFUSED|connect ETIMEDOUT|Name resolution failed/.test(error.message);
+}
+
+function certainlyNotApplied(error: unknown): boolean {
+  if (!isMyceliumError(error)) return false;
+  // Refused before anything ran: no lease (failover under way), no primary, an old epoch, a replica at
+  // another schema version; or a two-phase commit that aborted before its decision.
+  if (["NO_LEASE", "NO_PRIMARY", "STALE_EPOCH", "SCHEMA_VERSION", "PREPARE_FAILED"].includes(error.reason ?? "")) return true;
+  return notDelivered(error);
 }
 
 function isStaleEpoch(error: unknown): boolean {

@@ -6,6 +6,7 @@ import type { Logger, Telemetry } from "@mycelium/telemetry";
 import { toMyceliumError } from "./core/db-errors";
 import { OutcomeMemory } from "./core/outcome-memory";
 import { notHostedError, ShardAssignments, staleEpochError, type Assignment } from "./core/shard-assignments";
+import { ReplicaManager } from "./replica-manager";
 import { SchemaVersions } from "./schema-versions";
 
 export interface NodeAgentOptions {
@@ -26,6 +27,10 @@ export interface NodeAgentOptions {
    * would deadlock across transactions. @default maxTransactions
    */
   maxOpenLocalTransactions?: number;
+  /** A write without a valid lease waits this long for the replicator. @default 3000 */
+  leaseWaitMs?: number;
+  /** A synchronous commit waits this long for its secondaries (MYCELIUM_COMMIT_TIMEOUT). @default 5000 */
+  replicationWaitMs?: number;
 }
 
 interface OpenTransaction {
@@ -50,11 +55,22 @@ export class NodeAgent {
   private readonly faults: FaultPoints;
   /** Versioned DDL and each shard's schema state (schema-versions.ts). */
   readonly schemaVersions: SchemaVersions;
+  /** Leases, the change log, applying as a secondary, promotion and demotion (replica-manager.ts). */
+  readonly replication: ReplicaManager;
 
   constructor(private readonly options: NodeAgentOptions) {
     this.log = options.telemetry.logger.child({ component: "node-agent" });
     this.faults = options.faults ?? FaultPoints.none();
     this.schemaVersions = new SchemaVersions(options.store, this.faults, this.log); // schema versioning hook
+    this.replication = new ReplicaManager({
+      nodeId: options.nodeId,
+      store: options.store,
+      assignments: this.assignments,
+      telemetry: options.telemetry,
+      leaseWaitMs: options.leaseWaitMs ?? 3000,
+      replicationWaitMs: options.replicationWaitMs ?? 5000,
+      onSchemaChanged: (shardId) => this.schemaVersions.invalidate(shardId),
+    });
     const m = options.telemetry.metrics;
     const store = options.store;
     this.metrics = {
@@ -102,13 +118,14 @@ export class NodeAgent {
       let results: StatementResult[];
       switch (mode) {
         case nodeagent.ExecuteMode.EXECUTE_MODE_AUTOCOMMIT:
-          results = await this.options.store.executeAutocommit(ref.shardId, statements);
+          results = await this.options.store.executeAutocommit(ref.shardId, statements, { epoch: ref.epoch });
+          if (results.some((r) => r.rowsAffected > 0)) await this.replication.awaitReplication(ref.shardId);
           break;
         case nodeagent.ExecuteMode.EXECUTE_MODE_READ:
           results = await this.readAll(ref.shardId, statements);
           break;
         case nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION:
-          results = await this.executeInTransaction(request.txId, ref.shardId, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs, request.readOnly && request.lockingRead);
+          results = await this.executeInTransaction(request.txId, ref, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs, request.readOnly && request.lockingRead);
           break;
         default:
           throw new MyceliumError("INVALID_ARGUMENT", "execute mode is required (AUTOCOMMIT, TRANSACTION or READ)");
@@ -128,8 +145,9 @@ export class NodeAgent {
   }
 
   /** `lockFree`: a read that may run on the committed state when the transaction holds no lock here. */
-  private async executeInTransaction(txId: string, shardId: string, statements: Statement[], lockFree: boolean, idleTimeoutMs: number, lockingRead = false): Promise<StatementResult[]> {
+  private async executeInTransaction(txId: string, ref: common.ShardRef, statements: Statement[], lockFree: boolean, idleTimeoutMs: number, lockingRead = false): Promise<StatementResult[]> {
     if (!txId) throw new MyceliumError("INVALID_ARGUMENT", "tx_id is required in TRANSACTION mode");
+    const shardId = ref.shardId;
     const key = transactionKey(txId, shardId);
     let entry = this.open.get(key);
     if (!entry) {
@@ -149,7 +167,7 @@ export class NodeAgent {
           reason: "CONNECTIONS_EXHAUSTED",
         });
       }
-      const tx = await this.options.store.begin(shardId, txId);
+      const tx = await this.options.store.begin(shardId, txId, { epoch: ref.epoch });
       entry = { tx, idleTimer: null, idleTimeoutMs: idleTimeoutMs > 0 ? idleTimeoutMs : this.options.transactionTimeoutMs, queue: Promise.resolve() };
       this.open.set(key, entry);
       this.metrics.open.set(this.open.size);
@@ -229,6 +247,8 @@ export class NodeAgent {
           await this.finish(key, entry, "aborted");
           return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_NO, reason: `a statement of the transaction failed on shard ${shard.shardId}` });
         }
+        // A prepared transaction must be finishable here: only under a valid lease.
+        await this.replication.requireWriteLease(shard.shardId, this.assignments.get(shard.shardId)?.epoch ?? shard.epoch);
         await entry.tx.prepare();
         this.faults.hit("node.after-prepare");
         if (entry.idleTimer) clearTimeout(entry.idleTimer);
@@ -236,7 +256,7 @@ export class NodeAgent {
         this.metrics.participant.inc({ operation: "prepare", outcome: "yes" });
         // "Crash right after voting yes": give the answer a moment to leave, then die.
         setTimeout(() => this.faults.hit("node.after-vote"), 20);
-        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES });
+        return nodeagent.PrepareResponse.create({ vote: nodeagent.Vote.VOTE_YES, headLsn: await this.options.store.headLsn(shard.shardId) });
       } catch (error) {
         this.metrics.participant.inc({ operation: "prepare", outcome: "error" });
         this.log.warn({ err: error, txId, shardId: shard.shardId }, "prepare failed; voting no");
@@ -263,15 +283,17 @@ export class NodeAgent {
           await entry.tx.commit();
           await this.finish(key, entry, "committed");
         });
+        await this.replication.awaitReplication(shard.shardId);
       } else {
         const outcome = this.outcomes.get(key);
         if (outcome === "committed") return;
         if (outcome === "aborted") {
           throw new MyceliumError("ABORTED", `transaction ${txId} was rolled back on shard ${shard.shardId}`, { reason: "TRANSACTION_ABORTED" });
         }
-        // After a restart: a prepared transaction lives only in the store.
+        // After a restart or a promotion: a prepared transaction lives only in the store.
         await this.options.store.commitPrepared(shard.shardId, txId);
         this.outcomes.remember(key, "committed");
+        await this.replication.awaitReplication(shard.shardId);
       }
       this.metrics.participant.inc({ operation: "commit", outcome: "ok" });
     } catch (error) {
@@ -294,8 +316,10 @@ export class NodeAgent {
           if (this.open.get(key) === entry) await this.finish(key, entry, "aborted");
         });
       } else {
-        // Ask the store even when we remember an abort: it is the authority on what is prepared.
+        // Ask the store even when we remember an abort: it is the authority on what is prepared. On a
+        // secondary, the transaction's adopted redo is forgotten.
         await this.options.store.abortPrepared(shard.shardId, txId);
+        await this.replication.discardAdopted(shard.shardId, txId);
         this.outcomes.remember(key, "aborted");
       }
       this.metrics.participant.inc({ operation: "abort", outcome: "ok" });
@@ -362,6 +386,16 @@ export class NodeAgent {
     for (const assignment of added) await this.options.store.ensureShard(assignment.shardId);
   }
 
+  /** Roll back the open (not prepared) transactions of one shard: it is no longer this node's to write. */
+  async abortShard(shardId: string): Promise<void> {
+    for (const [key, entry] of [...this.open]) {
+      if (entry.tx.shardId !== shardId) continue;
+      await this.enqueue(entry, async () => {
+        if (this.open.get(key) === entry && entry.tx.state !== "prepared") await this.finish(key, entry, "aborted");
+      });
+    }
+  }
+
   /** Roll back every open (not prepared) transaction; prepared ones stay durable for recovery. */
   async close(): Promise<void> {
     for (const [key, entry] of this.open) {
@@ -386,6 +420,7 @@ export class NodeAgent {
         details: { shardId: ref.shardId },
       });
     }
+    if (write) await this.replication.requireWriteLease(ref.shardId, ref.epoch);
   }
 }
 

@@ -116,6 +116,11 @@ export class SchemaVersions {
     return replicas;
   }
 
+  /** Forget what is cached for a shard (its schema changed through the change log). */
+  invalidate(shardId: string): void {
+    this.records.delete(shardId);
+  }
+
   private async load(shardId: string, table: string): Promise<ShardRecord> {
     const known = this.records.get(shardId);
     if (known && Date.now() - known.atMs < this.maxAgeMs) return known;

@@ -33,7 +33,7 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
   const runtime = new ServiceRuntime({ role: "node-agent", config, authorization: nodeAgentAuthorization, instanceId: nodeId, ...options });
   const log = runtime.logger;
   try {
-    const store = await openStore(config);
+    const store = await openStore(config, nodeId);
     runtime.onStop("shard store", () => store.close());
     await store.checkReady({ minPreparedTransactions: 1 });
     const recovered = await store.recoverPrepared();
@@ -76,11 +76,22 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
       maxTransactions: config.transactions.maxTransactions,
       refreshAssignments,
       faults: new FaultPoints(config.cluster.faultPoints, log),
+      leaseWaitMs: Math.min(3000, 2 * config.replication.heartbeatIntervalMs),
+      replicationWaitMs: config.transactions.commitTimeoutMs,
       // Two connections stay free for reads and autocommits.
       ...(config.database.type === "postgres" ? { maxOpenLocalTransactions: Math.max(1, config.database.maxConnections - 2) } : {}),
     });
     runtime.onStop("open transactions", () => core.close());
-    runtime.server.addService(nodeagent.NodeAgentServiceService, nodeAgentHandlers(core));
+    let isolated = false;
+    if (config.cluster.faultPoints.includes("node.isolate-on-sigusr2")) {
+      const toggle = () => {
+        isolated = !isolated;
+        log.warn({ isolated }, "fault injection: partition from the replicator toggled");
+      };
+      process.on("SIGUSR2", toggle);
+      runtime.onStop("fault signal", () => void process.off("SIGUSR2", toggle));
+    }
+    runtime.server.addService(nodeagent.NodeAgentServiceService, nodeAgentHandlers(core, () => isolated));
     await runtime.listen();
 
     await registerUntilAccepted(routerLink, runtime, config);
@@ -112,11 +123,13 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
   }
 }
 
-function openStore(config: MyceliumConfig): Promise<ShardStore> {
+function openStore(config: MyceliumConfig, nodeId: string): Promise<ShardStore> {
   const { database } = config;
   if (database.type === "postgres") {
     return openShardStore({
       kind: "postgres",
+      // Changes are stamped with it: version vectors and divergence are counted per node id.
+      nodeId,
       url: database.url!,
       maxConnections: database.maxConnections,
       idleTimeoutMs: database.idleTimeoutMs,
@@ -128,6 +141,7 @@ function openStore(config: MyceliumConfig): Promise<ShardStore> {
   const dataDir = config.cluster.dataDir ?? path.dirname(path.resolve(database.path));
   return openShardStore({
     kind: "sqlite",
+    nodeId,
     dataDir,
     nodeDatabasePath: path.resolve(database.path),
     statementCacheSize: database.statementCacheSize,

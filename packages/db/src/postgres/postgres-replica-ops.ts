@@ -259,6 +259,9 @@ export async function restoreSnapshotPg(
 ): Promise<void> {
   const result = await runSchemaChange(client, context.schema, first.ddl, context.capture, `restore schema on shard ${context.shardId}`);
   context.forgetTables();
+  // The schema statements may write rows too (a migration's bookkeeping); the snapshot's rows are the
+  // whole truth, so start every table empty.
+  for (const table of result.tables) await client.query(`DELETE FROM ${quoteIdentifier(table.name)}`);
   await appendSchemaLog(client, first.ddl);
   const tables = new Map(result.tables.map((table) => [table.name, table]));
   const writer = new GroupedWriter(client);

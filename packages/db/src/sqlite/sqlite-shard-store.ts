@@ -57,6 +57,7 @@ import {
   tableMap,
   verifyOnOwnConnection,
 } from "./sqlite-replication";
+import { quoteSqliteIdentifier } from "./sqlite-capture";
 
 export interface SqliteShardStoreSettings {
   dataDir: string;
@@ -847,6 +848,9 @@ class SqliteShardStore implements ShardStore {
         clearShard(writer.db);
         const result = runSchemaChange(writer.db, first.ddl, this.settings.changeCapture, `restore schema on shard ${shardId}`);
         tables = tableMap(result.tables);
+        // The schema statements may write rows too (a migration's bookkeeping); the snapshot's rows are
+        // the whole truth, so start every table empty.
+        for (const table of result.tables) writer.db.prepare(`DELETE FROM ${quoteSqliteIdentifier(table.name)}`).run();
         shard.writerLog.appendSchemaLog(first.ddl);
         let sum = 0n;
         let rows = 0;

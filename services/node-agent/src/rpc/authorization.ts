@@ -6,7 +6,8 @@ import { authorize } from "@mycelium/rpc";
  * not (a node-agent never commits another node's transaction).
  */
 export const nodeAgentAuthorization = authorize(nodeagent.NodeAgentServiceService, {
-  execute: ["coordinator"],
+  // The replicator re-applies a returning primary's divergent transactions on the current primary.
+  execute: ["coordinator", "replicator"],
   prepare: ["coordinator"],
   commit: ["coordinator"],
   abort: ["coordinator"],

@@ -3,9 +3,9 @@ import type { ServiceHandlers } from "@mycelium/rpc";
 import { toResultSet, type NodeAgent } from "../node-agent";
 import { replicationHandlers } from "./replication-handlers";
 
-export function nodeAgentHandlers(core: NodeAgent): ServiceHandlers<typeof nodeagent.NodeAgentServiceService> {
+export function nodeAgentHandlers(core: NodeAgent, isolated: () => boolean = () => false): ServiceHandlers<typeof nodeagent.NodeAgentServiceService> {
   return {
-    ...replicationHandlers(),
+    ...replicationHandlers(core, isolated),
     async execute(request) {
       const results = await core.execute(request);
       return nodeagent.ExecuteResponse.create({ results: results.map(toResultSet) });
