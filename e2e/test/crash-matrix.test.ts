@@ -24,19 +24,27 @@ describe.each(["sqlite", "postgres"] as const)("on %s nodes", (backend) => {
   let pair: { a: number; b: number; aNode: string; bNode: string };
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ validators: 2, miners: 1, backend });
+    // A heartbeat timeout longer than a restart: the armed node must stay its shards' primary across it.
+    cluster = await TestCluster.start({ validators: 2, miners: 1, backend, env: { MYCELIUM_REPLICATION_HEARTBEAT_TIMEOUT: "10s" } });
     admin = cluster.client("admin", { deadlineMs: 15_000 });
     await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "accounts", shardKeys: ["id"], initialShardCount: 8, replicationFactor: 0.5 }) }));
     await admin.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
     const ids = Array.from({ length: 40 }, (_, i) => i + 1);
     await admin.execute(`INSERT INTO accounts (id, balance) VALUES ${ids.map(() => "(?, 1000)").join(", ")}`, ids);
+    pair = await pickPair();
+  });
+
+  /** Re-read where each account's primary is; `bNodeName`, when given, must hold b's primary. */
+  async function pickPair(bNodeName?: string): Promise<typeof pair> {
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
     const primaries = new Map<number, string>();
     for (const id of ids) primaries.set(id, (await admin.explain("SELECT * FROM accounts WHERE id = ?", [id])).targets[0]!.primaryNodeId);
-    const a = ids.find((id) => primaries.get(id) === primaries.get(1))!;
-    const b = ids.find((id) => primaries.get(id) !== primaries.get(1))!;
     const name = (nodeId: string) => cluster.info.nodes.find((n) => n.nodeId === nodeId)!.name;
-    pair = { a, b, aNode: name(primaries.get(a)!), bNode: name(primaries.get(b)!) };
-  });
+    const b = ids.find((id) => (bNodeName ? name(primaries.get(id)!) === bNodeName : primaries.get(id) !== primaries.get(1)));
+    if (b === undefined) throw new Error(`no account has its primary on ${bNodeName}`);
+    const a = ids.find((id) => primaries.get(id) !== primaries.get(b))!;
+    return { a, b, aNode: name(primaries.get(a)!), bNode: name(primaries.get(b)!) };
+  }
 
   afterAll(async () => {
     await cluster?.stop();
@@ -84,21 +92,27 @@ describe.each(["sqlite", "postgres"] as const)("on %s nodes", (backend) => {
     const name = which === "coordinator" ? "coordinator" : which === "a-node" ? pair.aNode : pair.bNode;
     await cluster.kill(name, "SIGTERM");
     await cluster.restart(name, { MYCELIUM_FAULT_POINTS: point });
+    if (which === "b-node") pair = await pickPair(name);
     const before = await balances();
 
-    const transfer = admin.executeTransaction([
-      { sql: "UPDATE accounts SET balance = balance - 7 WHERE id = ?", params: [pair.a] },
-      { sql: "UPDATE accounts SET balance = balance + 7 WHERE id = ?", params: [pair.b] },
-    ]);
-    const settled = await transfer.then(() => "acknowledged", (error: Error) => `failed: ${error.message}`);
-    const crashedAt = Date.now();
-    // The armed process must really have died at its point.
+    // An interactive transaction: its commit is never retried, so the crashed attempt is the only one
+    // and its outcome is the one the protocol promises for the point.
+    const transfer = (async () => {
+      const tx = await admin.begin();
+      await tx.execute("UPDATE accounts SET balance = balance - 7 WHERE id = ?", [pair.a]);
+      await tx.execute("UPDATE accounts SET balance = balance + 7 WHERE id = ?", [pair.b]);
+      await tx.commit();
+    })().then(() => "acknowledged", (error: Error) => `failed: ${error.message}`);
+    // The armed process must really have died at its point; it comes back at once, as a supervisor
+    // would restart it, while the transfer may still be waiting on it.
     await eventually(() => {
       const child = cluster.process(name).child;
       if (child.exitCode === null && child.signalCode === null) throw new Error(`${name} is still running`);
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: 15_000, intervalMs: 50 });
+    const crashedAt = Date.now();
     expect(cluster.process(name).child.signalCode).toBe("SIGKILL");
     await cluster.restart(name, { MYCELIUM_FAULT_POINTS: "" });
+    const settled = await transfer;
 
     const expected: [number, number] = outcome === "commit" ? [before[0] - 7, before[1] + 7] : before;
     await eventually(async () => {
@@ -118,6 +132,7 @@ describe.each(["sqlite", "postgres"] as const)("on %s nodes", (backend) => {
   });
 
   test("a participant that does not answer Prepare within PREPARE_TIMEOUT: the transaction aborts everywhere", async () => {
+    pair = await pickPair();
     const before = await balances();
     const tx = await admin.begin();
     await tx.execute("UPDATE accounts SET balance = balance - 3 WHERE id = ?", [pair.a]);

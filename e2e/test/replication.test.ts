@@ -176,7 +176,8 @@ test("a SIGSTOPped primary writes nothing after its lease lapsed, then rejoins a
       const [now] = (await shardsOf("paused")).filter((s) => s.shardId === shard!.shardId);
       expect(now!.primaryNodeId).not.toBe(old);
     }, { timeoutMs: failoverBoundMs, intervalMs: 200 });
-    await db.execute("UPDATE paused SET v = 'after' WHERE id = ?", [id!]);
+    // Writes resume once the new primary has reported in (idempotent, so retrying is safe).
+    await eventually(() => db.execute("UPDATE paused SET v = 'after' WHERE id = ?", [id!]), { timeoutMs: failoverBoundMs, intervalMs: 200 });
   } finally {
     await cluster.kill(nodeName(old), "SIGCONT");
   }

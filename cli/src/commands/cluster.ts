@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { common, router } from "@mycelium/proto";
+import { common, replicator, router } from "@mycelium/proto";
 import { renderTable, toJson } from "../output/format";
-import { withConnectionFlags } from "./connect";
+import { replicatorOf, withConnectionFlags } from "./connect";
 import { shardJson, withAdmin } from "./policy";
 
 export function registerClusterViews(program: Command): void {
@@ -21,12 +21,25 @@ export function registerClusterViews(program: Command): void {
     async (table: string | undefined, options: { json?: boolean }) => {
       await withAdmin(options, async (client) => {
         const { shards } = await client.router.listShards(router.ListShardsRequest.create({ table: table ?? "" }), { idempotent: true });
+        // Replication positions, when the replicator answers (a shard it does not own shows no lag).
+        const replication = new Map<string, replicator.ShardReplication>();
+        try {
+          const status = await replicatorOf(client).listReplication(replicator.ListReplicationRequest.create({}), { idempotent: true, deadlineMs: 5000 });
+          for (const shard of status.shards) replication.set(shard.shardId, shard);
+        } catch {
+          // The shard map alone is still worth showing.
+        }
+        const lagOf = (s: common.ShardInfo) =>
+          (replication.get(s.shardId)?.replicas ?? [])
+            .filter((r) => !r.primary)
+            .map((r) => `${r.nodeId.slice(0, 8)}:${r.lagEntries < 0 ? "?" : `${r.lagEntries}/${r.lagMs}ms`}`)
+            .join(" ");
         if (options.json) {
-          process.stdout.write(toJson(shards.map(shardJson)) + "\n");
+          process.stdout.write(toJson(shards.map((s) => ({ ...shardJson(s), replication: replication.get(s.shardId) ? replicator.ShardReplication.toJSON(replication.get(s.shardId)!) : undefined }))) + "\n");
           return;
         }
-        const rows = shards.map((s) => [s.shardId, s.epoch, common.shardStateToJSON(s.state).replace("SHARD_STATE_", "").toLowerCase(), s.primaryNodeId, s.replicaNodeIds.filter((r) => r !== s.primaryNodeId).join(","), keyRange(s)]);
-        process.stdout.write(renderTable(["shard", "epoch", "state", "primary", "secondaries", "key_range"], rows) + "\n");
+        const rows = shards.map((s) => [s.shardId, s.epoch, common.shardStateToJSON(s.state).replace("SHARD_STATE_", "").toLowerCase(), s.primaryNodeId, s.replicaNodeIds.filter((r) => r !== s.primaryNodeId).join(","), replication.get(s.shardId)?.headLsn ?? "", lagOf(s), keyRange(s)]);
+        process.stdout.write(renderTable(["shard", "epoch", "state", "primary", "secondaries", "head_lsn", "lag (entries/ms)", "key_range"], rows) + "\n");
       });
     },
   );

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { MyceliumClient } from "@mycelium/client";
+import { replicator } from "@mycelium/proto";
 import { defaultDataDir, resolveConnection, type ConnectionFlags } from "../local-cluster/cluster-info";
 
 /** The flags every command that talks to a cluster accepts. */
@@ -8,6 +9,7 @@ export function withConnectionFlags(command: Command): Command {
     .option("--data-dir <dir>", "data directory of a local cluster started with `mycelium up`", defaultDataDir)
     .option("--coordinator <host:port>", "coordinator address (instead of the data directory's)")
     .option("--router <host:port>", "shard-router address (instead of the data directory's)")
+    .option("--replicator <host:port>", "replicator address (instead of the data directory's)")
     .option("--cert <path>", "client certificate (PEM)")
     .option("--key <path>", "client private key (PEM)")
     .option("--ca <path>", "cluster CA certificate (PEM)")
@@ -16,11 +18,22 @@ export function withConnectionFlags(command: Command): Command {
 
 export function connect(flags: ConnectionFlags, role: "client" | "admin"): MyceliumClient {
   const connection = resolveConnection(flags, role);
-  return new MyceliumClient({
+  const client = new MyceliumClient({
     coordinatorAddress: connection.coordinatorAddress,
     ...(connection.routerAddress ? { routerAddress: connection.routerAddress } : {}),
     tls: connection.tls,
     networkId: connection.networkId,
     protocolVersion: connection.protocolVersion,
   });
+  replicatorAddresses.set(client, connection.replicatorAddress);
+  return client;
+}
+
+const replicatorAddresses = new WeakMap<MyceliumClient, string>();
+
+/** The replicator service, through the client's channels (replication status, conflicts). */
+export function replicatorOf(client: MyceliumClient) {
+  const address = replicatorAddresses.get(client);
+  if (!address) throw new Error("no replicator address: pass --replicator or --data-dir");
+  return client.pool.service(replicator.ReplicatorServiceService, address);
 }

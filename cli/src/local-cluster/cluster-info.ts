@@ -81,6 +81,8 @@ export interface Connection {
   networkId: string;
   coordinatorAddress: string;
   routerAddress: string;
+  /** host:port of a replicator (replication status, conflicts); empty when unknown. */
+  replicatorAddress: string;
   tls: TlsPaths;
   protocolVersion: string;
 }
@@ -89,6 +91,7 @@ export interface ConnectionFlags {
   dataDir?: string;
   coordinator?: string;
   router?: string;
+  replicator?: string;
   cert?: string;
   key?: string;
   ca?: string;
@@ -116,6 +119,7 @@ export function resolveConnection(flags: ConnectionFlags, role: "client" | "admi
     protocolVersion: info?.protocolVersion ?? "1.0.0",
     coordinatorAddress: flags.coordinator ?? `${host}:${info!.services.coordinator.port}`,
     routerAddress: flags.router ?? (info ? `${host}:${info.services["shard-router"].port}` : ""),
+    replicatorAddress: flags.replicator ?? (info ? `${host}:${info.services.replicator.port}` : ""),
     tls: {
       certPath: flags.cert ?? certificate!.certPath,
       keyPath: flags.key ?? certificate!.keyPath,

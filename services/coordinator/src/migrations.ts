@@ -41,13 +41,15 @@ const lockName = "schema-migrations";
  * control-store lease). For each table a migration changes:
  *
  * 1. The migration is recorded as `applying` with the versions the router planned (PlanMigrations).
- * 2. It is applied to one copy first (a trial): a statement the database refuses fails the migration
- *    there, and nothing anywhere has changed.
+ * 2. It is applied to one shard's primary first (a trial): a statement the database refuses fails the
+ *    migration there, and nothing anywhere has changed.
  * 3. The router records the table's new schema and version (RecordSchema): from then on, statements go
  *    only to copies that have the new version (UNAVAILABLE, SCHEMA_VERSION for the others).
- * 4. Every other copy of every shard gets it (ApplySchema, bounded concurrency). Each copy records the
+ * 4. Every other shard's primary gets it (ApplySchema, bounded concurrency). Each primary records the
  *    migration in its own database with the DDL, so a re-delivery is skipped there; the coordinator
- *    records the copy as done in the migration record and tells the router its version.
+ *    records the copy as done in the migration record and tells the router its version. Secondaries
+ *    receive the DDL through the change log, at the same point of the log, and report their version in
+ *    their heartbeats.
  *
  * A run that stops midway (a node down, this coordinator killed) leaves the record `applying`; the
  * next run finishes it first, asking only the copies not yet done (and those that did it without the

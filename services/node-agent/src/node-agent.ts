@@ -383,8 +383,20 @@ export class NodeAgent {
 
   /** Create local databases for newly assigned shards. */
   async onAssigned(added: Assignment[]): Promise<void> {
-    for (const assignment of added) await this.options.store.ensureShard(assignment.shardId);
+    for (const assignment of added) this.unprepared.add(assignment.shardId);
+    for (const shardId of [...this.unprepared]) {
+      try {
+        await this.options.store.ensureShard(shardId);
+        this.unprepared.delete(shardId);
+      } catch (error) {
+        // E.g. a recovered prepared transaction still holds the shard's locks: try again next heartbeat.
+        this.log.warn({ err: error, shardId }, "could not set the shard up yet; retrying");
+      }
+    }
   }
+
+  /** Shards assigned to this node whose local database is not set up yet. */
+  private readonly unprepared = new Set<string>();
 
   /** Roll back the open (not prepared) transactions of one shard: it is no longer this node's to write. */
   async abortShard(shardId: string): Promise<void> {

@@ -59,7 +59,8 @@ export async function startNodeAgent(config: MyceliumConfig, options: NodeAgentS
         await core.schemaVersions.report(core.assignments.all), // schema versioning hook: each shard's schema version
       );
       const { added } = core.assignments.update(response.assignedShards, response.shardMapVersion);
-      if (added.length > 0) await core.onAssigned(added);
+      // Every heartbeat: sets up new shards and retries any that could not be set up before.
+      await core.onAssigned(added);
     };
     const refreshAssignments = (): Promise<void> => {
       refreshing ??= heartbeatOnce().finally(() => {

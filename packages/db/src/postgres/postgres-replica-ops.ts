@@ -203,7 +203,7 @@ async function applyRows(client: PoolClient, context: PgShardContext, start: App
     if (entry.ddl) {
       await writer.flush();
       await appendSchemaLog(client, entry.ddl);
-      const result = await runSchemaChange(client, context.schema, entry.ddl, context.capture, `replicated schema change (lsn ${entry.lsn}) on shard ${context.shardId}`);
+      const result = await runSchemaChange(client, context.schema, entry.ddl, context.capture, (n) => `replicated schema statement ${n} (lsn ${entry.lsn}) on shard ${context.shardId}`);
       context.forgetTables();
       tables = new Map(result.tables.map((table) => [table.name, table]));
       checksum = addChecksum(checksum, result.delta);
@@ -257,7 +257,7 @@ export async function restoreSnapshotPg(
   next: () => Promise<SnapshotChunk | undefined>,
   priorEpoch: number,
 ): Promise<void> {
-  const result = await runSchemaChange(client, context.schema, first.ddl, context.capture, `restore schema on shard ${context.shardId}`);
+  const result = await runSchemaChange(client, context.schema, first.ddl, context.capture, (n) => `restore schema statement ${n} on shard ${context.shardId}`);
   context.forgetTables();
   // The schema statements may write rows too (a migration's bookkeeping); the snapshot's rows are the
   // whole truth, so start every table empty.

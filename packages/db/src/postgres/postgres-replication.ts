@@ -347,7 +347,8 @@ export async function runSchemaChange(
   schema: string,
   ddl: readonly string[],
   capture: boolean,
-  context: string,
+  /** Names statement n (1-based) in errors, e.g. "schema statement 2 on shard users-0001". */
+  context: (statementNumber: number) => string,
 ): Promise<{ tables: PgCapturedTable[]; delta: bigint }> {
   const rescan = capture && !ddlOnlyCreates(ddl);
   let before = 0n;
@@ -364,7 +365,7 @@ export async function runSchemaChange(
       // Extended protocol: exactly one statement per element.
       await client.query({ text: statement, values: [], queryMode: "extended" } as never);
     } catch (error) {
-      throw toDbError(error, `${context} statement ${index + 1}`);
+      throw toDbError(error, context(index + 1));
     }
   }
   const tables = await readUserTables(client, schema);

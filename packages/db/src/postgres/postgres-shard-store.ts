@@ -93,6 +93,8 @@ export interface PostgresShardStoreSettings {
 }
 
 const nodeSchema = "mycelium_node";
+/** Bump when createShardObjects changes, so shards set up by an older version get the new objects on start. */
+const SHARD_OBJECTS_VERSION = 1;
 const shardBuilder = postgresBuilder<ShardTables>();
 const nodeBuilder = postgresBuilder<PostgresNodeTables>().withSchema(nodeSchema);
 
@@ -436,7 +438,15 @@ class PostgresShardStore implements ShardStore {
       if (existing[0] && existing[0].schema_name !== schema) {
         throw new DbError("INTERNAL", `shard ${shardId} is registered with schema ${existing[0].schema_name}, expected ${schema}`);
       }
+      // A shard set up by this version already has its objects. Skipping the DDL matters: after a restart,
+      // recovered prepared transactions hold locks that CREATE INDEX IF NOT EXISTS would wait behind.
+      if (existing[0] && (await this.objectsVersion(client, schema)) === SHARD_OBJECTS_VERSION) return;
       await this.createShardObjects(client, schema);
+      await client.query(
+        `INSERT INTO ${quoteIdentifier(schema)}._myc_meta (key, value) VALUES ('objects_version', $1)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+        [String(SHARD_OBJECTS_VERSION)],
+      );
       await this.compiled(
         client,
         nodeBuilder
@@ -448,6 +458,14 @@ class PostgresShardStore implements ShardStore {
     });
     this.tableCache.delete(schema);
     this.knownShards.add(shardId);
+  }
+
+  /** The version of the internal objects a shard schema was last set up with; 0 when never recorded. */
+  private async objectsVersion(client: PoolClient, schema: string): Promise<number> {
+    const meta = await client.query<{ present: string | null }>(`SELECT to_regclass($1) AS present`, [`${quoteIdentifier(schema)}._myc_meta`]);
+    if (!meta.rows[0]?.present) return 0;
+    const row = await client.query<{ value: string }>(`SELECT value FROM ${quoteIdentifier(schema)}._myc_meta WHERE key = 'objects_version'`);
+    return Number(row.rows[0]?.value ?? 0);
   }
 
   /** The schema with its internal tables and functions, and capture on the user tables it has (idempotent). */
@@ -576,7 +594,7 @@ class PostgresShardStore implements ShardStore {
         async (client) => {
           // Rows the statements themselves change are covered by the rescan and by replicas re-running them.
           await client.query(`SET LOCAL ${captureSetting} = 'on'`);
-          const result = await runSchemaChange(client, schema, ddl, capture, `schema statement on shard ${shardId}`);
+          const result = await runSchemaChange(client, schema, ddl, capture, (n) => `schema statement ${n} on shard ${shardId}`);
           if (!capture) return null;
           await appendSchemaLog(client, ddl);
           const published = await this.publish(client, null, options?.epoch, result.delta, "[]", JSON.stringify(ddl), "write");

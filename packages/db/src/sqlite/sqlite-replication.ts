@@ -33,7 +33,13 @@ export interface SchemaChangeResult {
  * names), checks every table has a primary key, reinstalls capture, and measures the rows' checksum before and
  * after unless the statements only create.
  */
-export function runSchemaChange(db: Database.Database, ddl: readonly string[], capture: boolean, context: string): SchemaChangeResult {
+export function runSchemaChange(
+  db: Database.Database,
+  ddl: readonly string[],
+  capture: boolean,
+  /** Names statement n (1-based) in errors, e.g. "schema statement 2 on shard users-0001". */
+  context: (statementNumber: number) => string,
+): SchemaChangeResult {
   const rescan = capture && !ddlOnlyCreates(ddl);
   const before = rescan ? scanChecksum(db, readUserTables(db)) : 0n;
   dropCapture(db);
@@ -41,7 +47,7 @@ export function runSchemaChange(db: Database.Database, ddl: readonly string[], c
     try {
       db.prepare(statement).run();
     } catch (error) {
-      throw toDbError(error, `${context} statement ${index + 1}`);
+      throw toDbError(error, context(index + 1));
     }
   });
   const tables = readUserTables(db);
@@ -100,7 +106,7 @@ export function applyEntries(
   for (const entry of entries) {
     if (entry.ddl) {
       log.appendSchemaLog(entry.ddl);
-      const result = runSchemaChange(db, entry.ddl, captureEnabled, `replicated schema change (lsn ${entry.lsn}) on shard ${shardId}`);
+      const result = runSchemaChange(db, entry.ddl, captureEnabled, (n) => `replicated schema statement ${n} (lsn ${entry.lsn}) on shard ${shardId}`);
       tables = tableMap(result.tables);
       working.checksum = addChecksum(working.checksum, result.delta);
     } else {

@@ -302,7 +302,7 @@ class SqliteShardStore implements ShardStore {
         if (options?.epoch !== undefined && options.epoch < shard.epoch) throw staleEpoch(shardId, options.epoch, shard.epoch);
         shard.capture.active = false;
         try {
-          const result = runSchemaChange(shard.writer.db, ddl, capture, `schema change on shard ${shardId}`);
+          const result = runSchemaChange(shard.writer.db, ddl, capture, (n) => `schema statement ${n} on shard ${shardId}`);
           tables = tableMap(result.tables);
           if (capture) {
             shard.writerLog.appendSchemaLog(ddl);
@@ -846,7 +846,7 @@ class SqliteShardStore implements ShardStore {
       try {
         writer.run("BEGIN IMMEDIATE", `restore on shard ${shardId}`);
         clearShard(writer.db);
-        const result = runSchemaChange(writer.db, first.ddl, this.settings.changeCapture, `restore schema on shard ${shardId}`);
+        const result = runSchemaChange(writer.db, first.ddl, this.settings.changeCapture, (n) => `restore schema statement ${n} on shard ${shardId}`);
         tables = tableMap(result.tables);
         // The schema statements may write rows too (a migration's bookkeeping); the snapshot's rows are
         // the whole truth, so start every table empty.
