@@ -169,6 +169,9 @@ test("a SIGSTOPped primary writes nothing after its lease lapsed, then rejoins a
   const old = shard!.primaryNodeId;
   const [id] = await idsOnShard("paused", shard!.shardId, 1);
   await db.execute("INSERT INTO paused (id, v) VALUES (?, 'before')", [id!]);
+  // Asynchronous shipping: wait until the copies hold the table and the row, so what is tested is the
+  // lease, not the loss of an unshipped tail (the asynchronous set test covers that).
+  await eventually(() => converged("paused"), { timeoutMs: 15_000, intervalMs: 250 });
   await cluster.kill(nodeName(old), "SIGSTOP");
   try {
     // Someone else is promoted once the lease has lapsed.

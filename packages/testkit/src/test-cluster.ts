@@ -18,7 +18,7 @@ export const fastTimings: Record<string, string> = {
 };
 
 export interface TestClusterOptions extends Partial<Omit<LocalClusterOptions, "dataDir">> {
-  /** Keep the data directory after stop (for debugging a failure). @default false */
+  /** Keep the data directory (logs included) after stop; also MYCELIUM_TEST_KEEP=1. */
   keep?: boolean;
 }
 
@@ -38,7 +38,7 @@ export class TestCluster {
       env: { ...fastTimings, ...options.env },
       dataDir,
     });
-    const testCluster = new TestCluster(cluster, options.keep ?? false);
+    const testCluster = new TestCluster(cluster, options.keep ?? process.env.MYCELIUM_TEST_KEEP === "1");
     try {
       await cluster.start();
     } catch (error) {

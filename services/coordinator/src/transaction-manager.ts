@@ -134,7 +134,17 @@ export class TransactionManager {
 
   /** Run one statement now: inside `txId`, or as its own transaction when txId is empty. */
   async execute(txId: string, statement: common.Statement): Promise<common.ResultSet> {
-    if (!txId) return this.retryIfNotApplied(() => this.executeAlone(statement));
+    if (!txId) {
+      let plan: router.RoutePlan | undefined = await this.route(statement);
+      // DDL is a migration of one statement that resumes itself when sent again; running it afresh
+      // after a partial failure would find the table already changed, so it is never retried here.
+      if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) return this.options.ddl ? this.options.ddl(statement, plan) : this.executeDdl(statement, plan);
+      return this.retryIfNotApplied(() => {
+        const routed = plan;
+        plan = undefined; // a retry routes afresh: the failover it waits out moves primaries
+        return this.executeAlone(statement, routed);
+      });
+    }
     return this.serialized(txId, async (entry) => {
       const plan = await this.route(statement);
       if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) {
@@ -286,8 +296,8 @@ export class TransactionManager {
   // ---- statements ----------------------------------------------------------------------------------
 
   /** A statement outside any transaction. */
-  private async executeAlone(statement: common.Statement): Promise<common.ResultSet> {
-    const plan = await this.route(statement);
+  private async executeAlone(statement: common.Statement, routed?: router.RoutePlan): Promise<common.ResultSet> {
+    const plan = routed ?? (await this.route(statement));
     if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) return this.options.ddl ? this.options.ddl(statement, plan) : this.executeDdl(statement, plan); // schema versioning hook
     if (!plan.isWrite) {
       return this.withReroute(statement, plan, async (current) => {
@@ -857,7 +867,8 @@ function participantOf(target: router.ShardTarget, written: boolean, locked: boo
 
 /** A call that never reached its server (so it cannot have done anything there). */
 function notDelivered(error: MyceliumError): boolean {
-  return error.code === "UNAVAILABLE" && /No connection established|ECONNREFUSED|connect ETIMEDOUT|Name resolution failed/.test(error.message);
+  // An error with a reason is one of ours, whose message may quote a lower call's connection failure.
+  return error.code === "UNAVAILABLE" && !error.reason && /No connection established|ECONNREFUSED|connect ETIMEDOUT|Name resolution failed/.test(error.message);
 }
 
 function certainlyNotApplied(error: unknown): boolean {
