@@ -2,13 +2,16 @@
  * The bank (issue 4): 100 accounts over all shards, 8 clients making random transfers for 30 s while a
  * node-agent and then the coordinator are killed (SIGKILL) and restarted. Each transfer debits, credits
  * and records itself in a `transfers` table in one distributed transaction; a CHECK keeps balances ≥ 0.
+ * Every shard has a synchronous secondary (as money needs: a failover then loses no committed or
+ * prepared transaction), and the 2 s outage of a validator is past the 3 s heartbeat timeout once its
+ * restart is counted, so primaries fail over mid-run.
  *
  * Checked: every audit (a serializable read of all balances in one transaction) sees the same total;
  * no balance is ever negative; afterwards every acknowledged transfer is in `transfers`, and each
  * account's balance equals its opening balance plus the transfers recorded for it — nothing half-applied.
  */
 import { randomUUID } from "node:crypto";
-import { common, nodeagent, router } from "@mycelium/proto";
+import { common, nodeagent, replicator, router } from "@mycelium/proto";
 import { ClientPool } from "@mycelium/rpc";
 import { createSilentTelemetry } from "@mycelium/telemetry";
 import { eventually, TestCluster } from "@mycelium/testkit";
@@ -20,6 +23,7 @@ const accounts = 100;
 const opening = 1000;
 const clients = 8;
 const runMs = 30_000;
+const synchronous = { replicationSync: common.ReplicationSync.REPLICATION_SYNC_SYNC, syncReplicas: 1 };
 
 /** sqlite and postgres: every node on one backend; mixed: validators on PostgreSQL, the miner on SQLite. */
 describe.each(["sqlite", "postgres", "mixed"] as const)("on %s nodes", (backend) => {
@@ -29,8 +33,8 @@ describe.each(["sqlite", "postgres", "mixed"] as const)("on %s nodes", (backend)
   beforeAll(async () => {
     cluster = await TestCluster.start({ validators: 2, miners: 1, backend });
     admin = cluster.client("admin", { deadlineMs: 15_000 });
-    await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "accounts", shardKeys: ["id"], initialShardCount: 8, replicationFactor: 0.5 }) }));
-    await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "transfers", shardKeys: ["transfer_id"], initialShardCount: 4, replicationFactor: 0.5 }) }));
+    await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "accounts", shardKeys: ["id"], initialShardCount: 8, replicationFactor: 0.5, ...synchronous }) }));
+    await admin.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "transfers", shardKeys: ["transfer_id"], initialShardCount: 4, replicationFactor: 0.5, ...synchronous }) }));
     await admin.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0))");
     await admin.execute("CREATE TABLE transfers (transfer_id TEXT PRIMARY KEY, from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, amount INTEGER NOT NULL)");
     const ids = Array.from({ length: accounts }, (_, i) => i + 1);
@@ -118,6 +122,9 @@ describe.each(["sqlite", "postgres", "mixed"] as const)("on %s nodes", (backend)
           expect(transactions).toEqual([]);
         }
       }, { timeoutMs: 30_000, intervalMs: 500 });
+      // Synchronous replication: no failover left a returning primary's transaction in the journal.
+      const { conflicts } = await pool.service(replicator.ReplicatorServiceService, cluster.address("replicator")).listConflicts(replicator.ListConflictsRequest.create({}), { deadlineMs: 5000 });
+      expect(conflicts).toEqual([]);
     } finally {
       pool.close();
     }
