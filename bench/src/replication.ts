@@ -9,7 +9,8 @@
  *    difference, lag in ms is how long ago the primary first showed the position the secondary has not
  *    reached yet (resolution: one sampling interval).
  *
- * Usage: node bench/dist/replication.js [seconds-per-round=5] [rounds=3]
+ * Usage: node bench/dist/replication.js [seconds-per-round=5] [rounds=3] [lag-load=0.5]
+ * (lag-load: the fraction of the measured replicated throughput offered while lag is sampled)
  */
 import { performance } from "node:perf_hooks";
 import { common, nodeagent, router } from "@mycelium/proto";
@@ -40,6 +41,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 5);
   const rounds = Number(process.argv[3] ?? 3);
+  const lagLoad = Number(process.argv[4] ?? 0.5);
   const started = Date.now();
   const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", env: { MYCELIUM_LOG_LEVEL: "warn" } });
   const pool = new ClientPool({ telemetry: createSilentTelemetry(), tls: cluster.cluster.layout.certificate("admin", "admin"), networkId: cluster.info.networkId, protocolVersion: "1.0.0" });
@@ -66,8 +68,8 @@ async function main(): Promise<void> {
     }
     const pick = (runs: Summary[]) => runs.find((s) => s.throughputPerSecond === median(runs.map((r) => r.throughputPerSecond)))!;
 
-    // Lag at half the replicated throughput.
-    const rate = pick(followed).throughputPerSecond / 2;
+    // Lag at a fraction (half by default) of the replicated throughput.
+    const rate = pick(followed).throughputPerSecond * lagLoad;
     const node = (nodeId: string) => pool.service(nodeagent.NodeAgentServiceService, cluster.nodeAddress(cluster.info.nodes.find((n) => n.nodeId === nodeId)!.name));
     const lsnOf = async (nodeId: string) => (await node(nodeId).getReplicaState(nodeagent.GetReplicaStateRequest.create({ shardId: replicated.shardId }), { deadlineMs: 2000 })).appliedLsn;
     const primaryHistory: Array<{ atMs: number; lsn: number }> = [];
@@ -119,8 +121,8 @@ async function main(): Promise<void> {
     followed.forEach((s, i) => console.log(formatRow(`2 async secondaries, INSERT 16 in flight, round ${i + 1}`, s)));
     console.log(formatRow("median: no secondaries", pick(solo)));
     console.log(formatRow("median: 2 async secondaries", pick(followed)));
-    console.log(formatRow(`half load (${rate.toFixed(0)}/s offered), 2 async secondaries`, halfLoad));
-    console.log(`\nreplication lag at half load, ${lagMs.length} samples (every ${sampleMs} ms, both secondaries):`);
+    console.log(formatRow(`${lagLoad} load (${rate.toFixed(0)}/s offered), 2 async secondaries`, halfLoad));
+    console.log(`\nreplication lag at ${lagLoad} load, ${lagMs.length} samples (every ${sampleMs} ms, both secondaries):`);
     console.log(`  lag in time:  p50 ${lagSummary.p50Ms.toFixed(0)} ms   p99 ${lagSummary.p99Ms.toFixed(0)} ms   (resolution ${sampleMs} ms)`);
     console.log(`  lag in LSNs:  p50 ${lsnSummary.p50Ms.toFixed(0)}      p99 ${lsnSummary.p99Ms.toFixed(0)}`);
     console.log("\nratio:");

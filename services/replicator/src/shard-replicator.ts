@@ -7,9 +7,13 @@ import type { ClusterDirectory } from "./adapters/cluster-directory";
 import type { ConflictJournal } from "./adapters/conflict-journal";
 import { classifyDivergence, divergentEntries, type EntryRows } from "./core/divergence";
 import { leaseCertainlyExpired, leaseDurationMs } from "./core/lease-timing";
+import { coalesce } from "./core/coalesce";
 import { choosePromotion, replicasAfterPromotion } from "./core/promotion";
 import { rowChangesToStatements } from "./core/row-sql";
 import type { ReplicationMetrics } from "./replication-metrics";
+
+/** Stream messages read ahead while a batch is applied (each holds at most 256 entries). */
+const maxBufferedMessages = 16;
 
 export interface ShardReplicatorOptions {
   shardId: string;
@@ -223,8 +227,9 @@ export class ShardReplicator {
     if (reachable.length === 0) return false;
     const from = Math.min(...reachable.map((id) => this.applied.get(id)!));
 
-    this.streamController = new AbortController();
-    const signal = AbortSignal.any([this.controller.signal, this.streamController.signal]);
+    const streamController = new AbortController();
+    this.streamController = streamController;
+    const signal = AbortSignal.any([this.controller.signal, streamController.signal]);
     const stream = this.node(primary).streamChanges(
       nodeagent.StreamChangesRequest.create({ shardId: this.shardId, afterLsn: from, maxEntries: 256, keepaliveMs: this.options.heartbeatIntervalMs }),
       { signal },
@@ -232,25 +237,35 @@ export class ShardReplicator {
     const startedAt = performance.now();
     // Every copy not being fed by this stream, including a former primary not yet reconciled.
     const absent = shard.replicaNodeIds.filter((id) => id !== primary && !this.applied.has(id));
-    for await (const message of stream) {
-      const current = this.options.directory.shard(this.shardId);
-      if (!current || current.primaryNodeId !== primary || current.epoch !== shard.epoch) break;
-      // A copy that was unreachable may be back (or a copy was added): start over to take it in.
-      if ((absent.length > 0 || current.replicaNodeIds.length !== shard.replicaNodeIds.length) && performance.now() - startedAt > 2 * this.options.heartbeatIntervalMs) break;
-      this.headLsn = Math.max(this.headLsn, message.headLsn);
-      const entries = message.entries.map((encoded) => ({ encoded, lsn: decodeLsn(encoded) }));
-      for (const entry of entries) this.rememberEntryTime(entry.encoded, entry.lsn);
-      if (entries.length > 0) {
-        this.options.metrics.shipped.inc(entries.length);
-        this.options.metrics.bytes.inc(entries.reduce((sum, e) => sum + e.encoded.length, 0));
-        await Promise.all(reachable.map((id) => this.applyTo(id, entries, current)));
+    // Whatever arrived while the last batch was being applied goes in one batch (see core/coalesce.ts).
+    try {
+      for await (const messages of coalesce(stream, maxBufferedMessages)) {
+        if (!(await this.shipBatch(messages, primary, shard, reachable, absent, startedAt))) break;
       }
-      await this.acknowledge(primary, current);
-      this.updateLag(current);
-      // A secondary left behind the stream (resynced, or failing) needs a new stream from its position.
-      if (reachable.some((id) => !this.applied.has(id))) break;
+    } finally {
+      streamController.abort(); // ends the call, and with it the read-ahead
     }
     return true;
+  }
+
+  /** Apply one batch of stream messages on the secondaries; false when the stream must start over. */
+  private async shipBatch(messages: nodeagent.StreamChangesResponse[], primary: string, shard: common.ShardInfo, reachable: string[], absent: string[], startedAt: number): Promise<boolean> {
+    const current = this.options.directory.shard(this.shardId);
+    if (!current || current.primaryNodeId !== primary || current.epoch !== shard.epoch) return false;
+    // A copy that was unreachable may be back (or a copy was added): start over to take it in.
+    if ((absent.length > 0 || current.replicaNodeIds.length !== shard.replicaNodeIds.length) && performance.now() - startedAt > 2 * this.options.heartbeatIntervalMs) return false;
+    this.headLsn = Math.max(this.headLsn, ...messages.map((message) => message.headLsn));
+    const entries = messages.flatMap((message) => message.entries).map((encoded) => ({ encoded, lsn: decodeLsn(encoded) }));
+    for (const entry of entries) this.rememberEntryTime(entry.encoded, entry.lsn);
+    if (entries.length > 0) {
+      this.options.metrics.shipped.inc(entries.length);
+      this.options.metrics.bytes.inc(entries.reduce((sum, e) => sum + e.encoded.length, 0));
+      await Promise.all(reachable.map((id) => this.applyTo(id, entries, current)));
+    }
+    await this.acknowledge(primary, current);
+    this.updateLag(current);
+    // A secondary left behind the stream (resynced, or failing) needs a new stream from its position.
+    return reachable.every((id) => this.applied.has(id));
   }
 
   private async applyTo(nodeId: string, entries: Array<{ encoded: string; lsn: number }>, shard: common.ShardInfo): Promise<void> {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { classifyDivergence, divergentEntries, type EntryRows } from "../src/core/divergence";
 import { leaseCertainlyExpired, leaseDurationMs } from "../src/core/lease-timing";
+import { coalesce } from "../src/core/coalesce";
 import { choosePromotion, replicasAfterPromotion, type Candidate } from "../src/core/promotion";
 
 describe("lease timing", () => {
@@ -77,5 +78,64 @@ describe("divergence", () => {
         for (const e of reapply) for (const row of e.rows) expect(changed.has(row.key.id as number)).toBe(false);
       }),
     );
+  });
+});
+
+describe("coalesce", () => {
+  async function* source(values: number[], gate: Array<Promise<void>>): AsyncGenerator<number> {
+    for (let i = 0; i < values.length; i++) {
+      await gate[i];
+      yield values[i]!;
+    }
+  }
+
+  it("yields everything that arrived while the consumer was busy as one batch, in order, nothing lost", async () => {
+    const batches: number[][] = [];
+    let firstTaken!: () => void;
+    const taken = new Promise<void>((resolve) => (firstTaken = resolve));
+    // 1 arrives at once; 2..5 only once the consumer holds 1 and is busy with it.
+    for await (const batch of coalesce(source([1, 2, 3, 4, 5], [Promise.resolve(), taken, taken, taken, taken]), 64)) {
+      batches.push(batch);
+      if (batches.length === 1) {
+        firstTaken();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    expect(batches).toEqual([[1], [2, 3, 4, 5]]);
+  });
+
+  it("reads no further ahead than its bound", async () => {
+    let read = 0;
+    async function* counting(): AsyncGenerator<number> {
+      for (let i = 0; i < 100; i++) {
+        read++;
+        yield i;
+      }
+    }
+    const iterator = coalesce(counting(), 4)[Symbol.asyncIterator]();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const first = await iterator.next();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((first.value as number[]).length).toBeLessThanOrEqual(4);
+    expect(read).toBeLessThanOrEqual(4 + 4 + 1);
+    await iterator.return(undefined);
+  });
+
+  it("passes on the source's failure after the batches before it", async () => {
+    async function* failing(): AsyncGenerator<number> {
+      yield 1;
+      throw new Error("stream broke");
+    }
+    const seen: number[] = [];
+    await expect(
+      (async () => {
+        for await (const batch of coalesce(failing(), 8)) seen.push(...batch);
+      })(),
+    ).rejects.toThrow("stream broke");
+    expect(seen).toEqual([1]);
+  });
+
+  it("refuses a bound that is not a positive integer", async () => {
+    await expect(coalesce(source([], []), 0).next()).rejects.toThrow("maxBuffered must be a positive integer");
   });
 });
