@@ -20,7 +20,9 @@ export type {
   QueryEvent,
   QueryObserver,
   QueryOperation,
+  ReadOptions,
 } from "./shard-store";
+export { maxVisibleShards } from "./shard-store";
 export type {
   ChangeEntry,
   RowChange,

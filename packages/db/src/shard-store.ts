@@ -1,4 +1,5 @@
-import type { DbErrorCode } from "./db-error";
+import { DbError, type DbErrorCode } from "./db-error";
+import { assertShardId } from "./identifiers";
 import type {
   ActivationResult,
   AdoptedTransaction,
@@ -36,8 +37,12 @@ export interface ShardStore {
    */
   applySchema(shardId: string, ddl: readonly string[], options?: WriteOptions): Promise<void>;
 
-  /** One read-only statement against the latest committed state. Never waits for writers. */
-  read(shardId: string, sql: string, params?: readonly SqlValue[]): Promise<StatementResult>;
+  /**
+   * One read-only statement against the latest committed state. Never waits for writers. With
+   * `visibleShards`, the tables of those shards (held by this store) are visible to the statement beside
+   * the shard's own, by their plain names: a co-located join, or a join with a reference table.
+   */
+  read(shardId: string, sql: string, params?: readonly SqlValue[], options?: ReadOptions): Promise<StatementResult>;
 
   /**
    * Opens a local write transaction. SQLite: takes the shard's write lock (one writer per shard), waiting at
@@ -187,6 +192,24 @@ export interface PreparedTransaction {
    */
   statements: Statement[] | null;
   preparedAtMs: number;
+}
+
+export interface ReadOptions {
+  /** Other shards whose tables the statement reads (at most `maxVisibleShards`). */
+  visibleShards?: readonly string[];
+}
+
+/** SQLite attaches each visible shard's file; it allows 10 attached databases per connection. */
+export const maxVisibleShards = 8;
+
+/** The distinct shards `options` makes visible beside `shardId`, checked against the bound. */
+export function visibleShardIds(shardId: string, options: ReadOptions | undefined): string[] {
+  const ids = [...new Set(options?.visibleShards ?? [])].filter((id) => id !== shardId);
+  for (const id of ids) assertShardId(id);
+  if (ids.length > maxVisibleShards) {
+    throw new DbError("INVALID_ARGUMENT", `a statement may read at most ${maxVisibleShards} other shards beside its own, this one asks for ${ids.length}`);
+  }
+  return ids;
 }
 
 export interface ShardStoreStats {

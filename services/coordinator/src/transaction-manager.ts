@@ -273,6 +273,7 @@ export class TransactionManager {
                 readOnly: !written,
                 lockingRead: true,
                 idleTimeoutMs: entry.timeoutMs + this.options.limits.prepareTimeoutMs,
+                visibleShards: visibleOf(target),
               }),
               { deadlineMs },
             ),
@@ -344,6 +345,7 @@ export class TransactionManager {
               shard: t.shard,
               statements: current.map((p) => p.targets[0]!.statement!),
               mode: nodeagent.ExecuteMode.EXECUTE_MODE_AUTOCOMMIT,
+              visibleShards: current.flatMap((p) => visibleOf(p.targets[0]!)),
             }),
             { deadlineMs },
           ),
@@ -457,6 +459,7 @@ export class TransactionManager {
           readOnly: how.readOnly,
           lockingRead: how.lockingRead ?? false,
           idleTimeoutMs: how.idleTimeoutMs ?? 0,
+          visibleShards: visibleOf(target),
         }),
         { deadlineMs, idempotent: how.mode === nodeagent.ExecuteMode.EXECUTE_MODE_READ },
       ),
@@ -877,6 +880,11 @@ function certainlyNotApplied(error: unknown): boolean {
   // another schema version; or a two-phase commit that aborted before its decision.
   if (["NO_LEASE", "NO_PRIMARY", "STALE_EPOCH", "SCHEMA_VERSION", "PREPARE_FAILED"].includes(error.reason ?? "")) return true;
   return notDelivered(error);
+}
+
+/** The other shards a target's statement reads on its node: co-located partners and reference tables. */
+function visibleOf(target: router.ShardTarget): common.ShardRef[] {
+  return [...target.colocatedShards, ...target.referenceShards];
 }
 
 function isStaleEpoch(error: unknown): boolean {

@@ -115,6 +115,7 @@ export class NodeAgent {
     const label = modeLabel(mode);
     try {
       await this.checkEpoch(ref, mode !== nodeagent.ExecuteMode.EXECUTE_MODE_READ && !request.readOnly);
+      const visible = this.visibleShards(request, ref);
       let results: StatementResult[];
       switch (mode) {
         case nodeagent.ExecuteMode.EXECUTE_MODE_AUTOCOMMIT:
@@ -122,10 +123,10 @@ export class NodeAgent {
           if (results.some((r) => r.rowsAffected > 0)) await this.replication.awaitReplication(ref.shardId);
           break;
         case nodeagent.ExecuteMode.EXECUTE_MODE_READ:
-          results = await this.readAll(ref.shardId, statements);
+          results = await this.readAll(ref.shardId, statements, visible);
           break;
         case nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION:
-          results = await this.executeInTransaction(request.txId, ref, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs, request.readOnly && request.lockingRead);
+          results = await this.executeInTransaction(request.txId, ref, statements, request.readOnly && !request.lockingRead, request.idleTimeoutMs, request.readOnly && request.lockingRead, visible);
           break;
         default:
           throw new MyceliumError("INVALID_ARGUMENT", "execute mode is required (AUTOCOMMIT, TRANSACTION or READ)");
@@ -138,14 +139,43 @@ export class NodeAgent {
     }
   }
 
-  private async readAll(shardId: string, statements: Statement[]): Promise<StatementResult[]> {
+  private async readAll(shardId: string, statements: Statement[], visibleShards: readonly string[] = []): Promise<StatementResult[]> {
     const results: StatementResult[] = [];
-    for (const statement of statements) results.push(await this.options.store.read(shardId, statement.sql, statement.params));
+    for (const statement of statements) results.push(await this.options.store.read(shardId, statement.sql, statement.params, { visibleShards }));
     return results;
   }
 
+  /**
+   * The other shards a read joins with (co-located partners, reference tables), each held here at the
+   * epoch the router planned with or newer. They are read from this node's copy, which may be a
+   * secondary: such a read is as fresh as that copy (see `mycelium shards` for lag).
+   */
+  private visibleShards(request: nodeagent.ExecuteRequest, ref: common.ShardRef): string[] {
+    if (request.visibleShards.length === 0) return [];
+    const lockFree =
+      request.mode === nodeagent.ExecuteMode.EXECUTE_MODE_READ ||
+      (request.mode === nodeagent.ExecuteMode.EXECUTE_MODE_TRANSACTION && request.readOnly && !request.lockingRead && !this.open.has(transactionKey(request.txId, ref.shardId)));
+    if (!lockFree) {
+      throw new MyceliumError(
+        "FAILED_PRECONDITION",
+        `a statement that writes, or reads under its transaction's locks, cannot read other shards' tables (a co-located or reference-table join) yet; run the join as a plain read, outside the transaction or in a read-committed one`,
+        { reason: "JOIN_NEEDS_PLAIN_READ", details: { shardId: ref.shardId } },
+      );
+    }
+    for (const other of request.visibleShards) {
+      const held = this.assignments.get(other.shardId);
+      if (!held || held.epoch < other.epoch) {
+        throw new MyceliumError("FAILED_PRECONDITION", `node ${this.nodeId} holds no copy of shard ${other.shardId} at epoch ${other.epoch} for this join; route it again`, {
+          reason: "STALE_EPOCH",
+          details: { shardId: other.shardId },
+        });
+      }
+    }
+    return request.visibleShards.map((other) => other.shardId);
+  }
+
   /** `lockFree`: a read that may run on the committed state when the transaction holds no lock here. */
-  private async executeInTransaction(txId: string, ref: common.ShardRef, statements: Statement[], lockFree: boolean, idleTimeoutMs: number, lockingRead = false): Promise<StatementResult[]> {
+  private async executeInTransaction(txId: string, ref: common.ShardRef, statements: Statement[], lockFree: boolean, idleTimeoutMs: number, lockingRead = false, visible: readonly string[] = []): Promise<StatementResult[]> {
     if (!txId) throw new MyceliumError("INVALID_ARGUMENT", "tx_id is required in TRANSACTION mode");
     const shardId = ref.shardId;
     const key = transactionKey(txId, shardId);
@@ -155,7 +185,7 @@ export class NodeAgent {
         throw new MyceliumError("ABORTED", `transaction ${txId} already finished on shard ${shardId}`, { reason: "TRANSACTION_FINISHED" });
       }
       // A read before the transaction wrote here needs no lock: the latest committed state is what it would see.
-      if (lockFree) return this.readAll(shardId, statements);
+      if (lockFree) return this.readAll(shardId, statements, visible);
       if (this.open.size >= this.options.maxTransactions) {
         throw new MyceliumError("RESOURCE_EXHAUSTED", `node ${this.nodeId} has ${this.open.size} open transactions (MYCELIUM_MAX_TRANSACTIONS); retry later`, { reason: "MAX_TRANSACTIONS" });
       }

@@ -22,9 +22,11 @@ import type {
   PostgresSslMode,
   PreparedTransaction,
   QueryObserver,
+  ReadOptions,
   ShardStore,
   ShardStoreStats,
 } from "../shard-store";
+import { visibleShardIds } from "../shard-store";
 import { ChangeNotifier } from "../replication/change-notifier";
 import { changesDelta, checksumToHex } from "../replication/checksum";
 import { decodeChanges, encodeChanges } from "../replication/codec";
@@ -319,9 +321,12 @@ class PostgresShardStore implements ShardStore {
   }
 
   /** Runs one user statement on `client` as a named (cached) prepared statement. */
-  async runUser(client: PoolClient, schema: string, sql: string, params: readonly SqlValue[], context: string): Promise<{ result: StatementResult; wrote: boolean }> {
+  /** `schema`: the shard's schema, or every schema on the search path (a read that sees other shards). */
+  async runUser(client: PoolClient, schema: string | readonly string[], sql: string, params: readonly SqlValue[], context: string): Promise<{ result: StatementResult; wrote: boolean }> {
     const state = this.state(client);
-    const key = `${schema}\u0000${this.schemaGenerations.get(schema) ?? 0}\u0000${sql}`;
+    const schemas = typeof schema === "string" ? [schema] : schema;
+    // A DDL bumps its schema's generation, so no statement prepared before it is reused after it.
+    const key = `${schemas.map((name) => `${name}\u0000${this.schemaGenerations.get(name) ?? 0}`).join("\u0000")}\u0000${sql}`;
     let name = state.statements.get(key);
     if (name !== undefined) {
       this.cacheCounters.hits += 1;
@@ -556,22 +561,25 @@ class PostgresShardStore implements ShardStore {
 
   // ---- statements ------------------------------------------------------------------------------------------
 
-  async read(shardId: string, sql: string, params: readonly SqlValue[] = []): Promise<StatementResult> {
+  async read(shardId: string, sql: string, params: readonly SqlValue[] = [], options?: ReadOptions): Promise<StatementResult> {
     const schema = await this.schemaOf(shardId);
     assertUserStatement(sql);
     assertSqlValues(params);
+    // Visible shards go on the search path after the shard's own schema: plain names resolve in order.
+    const schemas = [schema, ...(await Promise.all(visibleShardIds(shardId, options).map((id) => this.schemaOf(id))))];
+    const searchPath = schemas.map(quoteIdentifier).join(", ");
     return observed(this.settings.onQuery, this.counters, "read", shardId, async () => {
       const client = await this.connect();
       let broken = false;
       try {
         const state = this.state(client);
-        if (state.sessionSchema !== schema) {
+        if (state.sessionSchema !== searchPath) {
           // Session-level, outside any transaction, so it sticks; transactions use SET LOCAL on top of it.
           state.sessionSchema = null;
-          await client.query(`SET search_path TO ${quoteIdentifier(schema)}`);
-          state.sessionSchema = schema;
+          await client.query(`SET search_path TO ${searchPath}`);
+          state.sessionSchema = searchPath;
         }
-        return (await this.runUser(client, schema, sql, params, `read on shard ${shardId}`)).result;
+        return (await this.runUser(client, schemas, sql, params, `read on shard ${shardId}`)).result;
       } catch (error) {
         const mapped = toDbError(error, `read on shard ${shardId}`);
         broken = mapped.code === "UNAVAILABLE" || mapped.code === "INTERNAL";

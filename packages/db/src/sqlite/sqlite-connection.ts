@@ -179,3 +179,36 @@ function fromSqlite(value: unknown): SqlValue {
   if (typeof value === "bigint") return normalizeInteger(value);
   return value as SqlValue;
 }
+
+/**
+ * Runs `work` with each file attached to `connection` (as `visible_0`, `visible_1`, …), detaching them
+ * afterwards whatever happens. SQLite resolves a plain table name in the main database first, then in the
+ * attached ones in order, so a statement reads the attached shards' tables by their plain names. Attached
+ * for one statement only: a shard restored from a snapshot is a new file, and a long-lived attachment would
+ * keep reading the old one.
+ */
+export function withAttached<T>(connection: SqliteConnection, files: readonly string[], work: () => T): T {
+  const attached: string[] = [];
+  try {
+    const present = new Set((connection.db.pragma("database_list") as Array<{ name: string }>).map((row) => row.name));
+    files.forEach((file, index) => {
+      const alias = `visible_${index}`;
+      try {
+        if (present.has(alias)) connection.db.prepare(`DETACH DATABASE ${alias}`).run(); // left by a failed detach
+        connection.db.prepare(`ATTACH DATABASE ? AS ${alias}`).run(file);
+      } catch (error) {
+        throw toDbError(error, `make ${file} visible to the statement`);
+      }
+      attached.push(alias);
+    });
+    return work();
+  } finally {
+    for (const alias of attached.reverse()) {
+      try {
+        connection.db.prepare(`DETACH DATABASE ${alias}`).run();
+      } catch {
+        // A detach fails only while a statement on it is still running; it was run to completion above.
+      }
+    }
+  }
+}

@@ -40,13 +40,15 @@ import type {
   LocalTransactionState,
   PreparedTransaction,
   QueryObserver,
+  ReadOptions,
   ShardStore,
   ShardStoreStats,
 } from "../shard-store";
+import { visibleShardIds } from "../shard-store";
 import { ParticipantLog } from "./participant-log";
 import { CaptureBuffer, dropCapture, installCapture, readUserTables, registerCaptureFunction } from "./sqlite-capture";
 import { ChangeLogStatements, ReplicaPosition, replicationTableQueries } from "./sqlite-change-log";
-import { retryBusy, SqliteConnection } from "./sqlite-connection";
+import { retryBusy, SqliteConnection, withAttached } from "./sqlite-connection";
 import { toDbError } from "./sqlite-errors";
 import {
   applyEntries,
@@ -276,16 +278,16 @@ class SqliteShardStore implements ShardStore {
 
   // ---- statements ------------------------------------------------------------------------------------------
 
-  async read(shardId: string, sql: string, params: readonly SqlValue[] = []): Promise<StatementResult> {
+  async read(shardId: string, sql: string, params: readonly SqlValue[] = [], options?: ReadOptions): Promise<StatementResult> {
     const shard = this.shard(shardId);
     assertUserStatement(sql);
     assertSqlValues(params);
+    const visible = visibleShardIds(shardId, options);
+    // Each visible shard must be here; its file is attached for this one statement.
+    const files = visible.map((id) => this.shard(id).file);
+    const run = () => shard.reader.execute(sql, params, `read on shard ${shardId}`, true).result;
     return observed(this.settings.onQuery, this.counters, "read", shardId, () =>
-      retryBusy(
-        () => shard.reader.execute(sql, params, `read on shard ${shardId}`, true).result,
-        Date.now() + this.settings.lockWaitTimeoutMs,
-        `read on shard ${shardId}`,
-      ),
+      retryBusy(() => (files.length > 0 ? withAttached(shard.reader, files, run) : run()), Date.now() + this.settings.lockWaitTimeoutMs, `read on shard ${shardId}`),
     );
   }
 

@@ -173,6 +173,26 @@ export function describeShardStoreBehaviour(harness: () => ShardStoreHarness): v
       });
     });
 
+    test("a read sees the tables of visible shards by their plain names, for that statement only", async () => {
+      const { store } = await storeWithAccounts();
+      await store.ensureShard("orders-0");
+      await store.applySchema("orders-0", ["CREATE TABLE orders (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, total INTEGER NOT NULL)"]);
+      await store.executeAutocommit("orders-0", [{ sql: "INSERT INTO orders (id, account_id, total) VALUES (10, 1, 5), (11, 1, 7), (12, 2, 1)", params: [] }]);
+      const join = "SELECT a.owner, SUM(o.total) FROM accounts a JOIN orders o ON o.account_id = a.id GROUP BY a.owner ORDER BY a.owner";
+      // Twice: the second run reuses the cached statement with the shard attached again.
+      for (let run = 0; run < 2; run++) {
+        expect(values(await store.read("s1", join, [], { visibleShards: ["orders-0"] }))).toEqual([["ada", 12], ["bob", 1]]);
+      }
+      // Only while asked for; the shard's own table comes first when names clash.
+      await expectDbError(store.read("s1", "SELECT count(*) FROM orders", []), "NO_SUCH_TABLE");
+      expect(values(await store.read("s1", "SELECT count(*) FROM accounts", [], { visibleShards: ["orders-0", "s1"] }))).toEqual([[2]]);
+      await expectDbError(store.read("s1", join, [], { visibleShards: ["orders-9"] }), "SHARD_NOT_FOUND");
+      const tooMany = Array.from({ length: 9 }, (_, i) => `other-${i}`);
+      await expectDbError(store.read("s1", join, [], { visibleShards: tooMany }), "INVALID_ARGUMENT");
+      // Writes still see only their own shard.
+      await expectDbError(store.executeAutocommit("s1", [{ sql: "DELETE FROM orders", params: [] }]), "NO_SUCH_TABLE");
+    });
+
     test("errors map to codes and keep the backend's message", async () => {
       const { store } = await storeWithAccounts();
       await expectDbError(store.read("s1", "SELEKT 1", []), "SYNTAX");
