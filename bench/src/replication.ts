@@ -18,7 +18,7 @@ import { ClientPool } from "@mycelium/rpc";
 import { createSilentTelemetry } from "@mycelium/telemetry";
 import { TestCluster } from "@mycelium/testkit";
 import type { MyceliumClient } from "@mycelium/client";
-import { formatRow, header, measure, summarise, type Summary } from "./stats";
+import { formatRow, header, measure, productionHeartbeats, summarise, type Summary } from "./stats";
 
 const sampleMs = 10;
 
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[3] ?? 3);
   const lagLoad = Number(process.argv[4] ?? 0.5);
   const started = Date.now();
-  const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", env: { MYCELIUM_LOG_LEVEL: "warn" } });
+  const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", env: { ...productionHeartbeats, MYCELIUM_LOG_LEVEL: "warn" } });
   const pool = new ClientPool({ telemetry: createSilentTelemetry(), tls: cluster.cluster.layout.certificate("admin", "admin"), networkId: cluster.info.networkId, protocolVersion: "1.0.0" });
   try {
     const db = cluster.client("admin", { deadlineMs: 30_000 });

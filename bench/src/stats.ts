@@ -42,3 +42,10 @@ export function formatRow(label: string, s: Summary): string {
 }
 
 export const header = `${"".padEnd(52)} ${"throughput".padStart(10)}   ${"p50".padStart(11)}      ${"p99".padStart(11)}`;
+
+/**
+ * Test clusters heartbeat every 500 ms so failover tests run fast; benchmarks use the defaults
+ * (MYCELIUM_REPLICATION_HEARTBEAT_INTERVAL 5 s, _TIMEOUT 15 s), so lease renewals and heartbeats cost
+ * what they cost in production.
+ */
+export const productionHeartbeats = { MYCELIUM_REPLICATION_HEARTBEAT_INTERVAL: "5s", MYCELIUM_REPLICATION_HEARTBEAT_TIMEOUT: "15s" };

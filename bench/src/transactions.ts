@@ -12,7 +12,7 @@ import { startPostgresServer, TestCluster } from "@mycelium/testkit";
 import { plainPgTwoPhase } from "./pg-baseline";
 import { fdatasync4k, rawSqliteAutocommit } from "./baselines";
 import { rpcEchoBaseline } from "./rpc-echo";
-import { formatRow, header, measure, type Summary } from "./stats";
+import { formatRow, header, measure, productionHeartbeats, type Summary } from "./stats";
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 5);
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
         m1: { backend: "postgres" as const, url: await pg.createDatabase("bench_m1") },
       }
     : undefined;
-  const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", ...(nodeDatabases ? { nodeDatabases } : {}), env: { MYCELIUM_LOG_LEVEL: "warn", MYCELIUM_TRANSACTION_TIMEOUT: "30s", MYCELIUM_PREPARE_TIMEOUT: "5s", MYCELIUM_COMMIT_TIMEOUT: "5s" } });
+  const cluster = await TestCluster.start({ validators: 2, miners: 1, logLevel: "warn", ...(nodeDatabases ? { nodeDatabases } : {}), env: { ...productionHeartbeats, MYCELIUM_LOG_LEVEL: "warn", MYCELIUM_TRANSACTION_TIMEOUT: "30s", MYCELIUM_PREPARE_TIMEOUT: "5s", MYCELIUM_COMMIT_TIMEOUT: "5s" } });
   const results: Array<[string, Summary]> = [];
   try {
     const db = cluster.client("admin", { deadlineMs: 30_000 });
