@@ -15,6 +15,9 @@ import type { ReplicationMetrics } from "./replication-metrics";
 /** Stream messages read ahead while a batch is applied (each holds at most 256 entries). */
 const maxBufferedMessages = 16;
 
+/** On an asynchronous shard, the primary hears of its secondaries' positions at most this often. */
+const asyncAckIntervalMs = 250;
+
 export interface ShardReplicatorOptions {
   shardId: string;
   replicatorId: string;
@@ -45,6 +48,8 @@ export class ShardReplicator {
   private readonly entryTimes = new Map<number, number>();
   private headLsn = 0;
   private lastAcknowledgedRenewalAt = performance.now();
+  /** When the primary was last told its secondaries' positions (see acknowledge). */
+  private lastAcknowledgedAt = 0;
   private failovers = 0;
   private readonly controller = new AbortController();
   private streamController: AbortController | null = null;
@@ -307,13 +312,19 @@ export class ShardReplicator {
   }
 
   private async acknowledge(primary: string, shard: common.ShardInfo): Promise<void> {
-    try {
-      await this.node(primary).ackReplication(
-        nodeagent.AckReplicationRequest.create({ shardId: this.shardId, epoch: shard.epoch, applied: Object.fromEntries(this.applied) }),
-        { deadlineMs: this.options.heartbeatIntervalMs },
-      );
-    } catch {
-      // Only synchronous commits wait for these; the next batch acknowledges again.
+    // Only synchronous commits wait for acknowledgements: on an asynchronous shard they are kept to a few
+    // per second instead of one round trip per batch.
+    const now = performance.now();
+    if (this.options.directory.syncReplicas(shard.table) > 0 || now - this.lastAcknowledgedAt >= asyncAckIntervalMs) {
+      this.lastAcknowledgedAt = now;
+      try {
+        await this.node(primary).ackReplication(
+          nodeagent.AckReplicationRequest.create({ shardId: this.shardId, epoch: shard.epoch, applied: Object.fromEntries(this.applied) }),
+          { deadlineMs: this.options.heartbeatIntervalMs },
+        );
+      } catch {
+        // The next batch acknowledges again.
+      }
     }
     const slowest = Math.min(...[...this.applied.values()]);
     const retain = this.options.retainEntries ?? 10_000;
