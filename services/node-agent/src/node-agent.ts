@@ -49,6 +49,8 @@ export class NodeAgent {
   readonly assignments = new ShardAssignments();
   private readonly open = new Map<string, OpenTransaction>();
   private readonly outcomes = new OutcomeMemory();
+  /** Shards assigned to this node whose local database is not set up yet (retried every heartbeat). */
+  private readonly unprepared = new Set<string>();
   private readonly log: Logger;
   private readonly metrics;
 
@@ -424,9 +426,6 @@ export class NodeAgent {
       }
     }
   }
-
-  /** Shards assigned to this node whose local database is not set up yet. */
-  private readonly unprepared = new Set<string>();
 
   /** Roll back the open (not prepared) transactions of one shard: it is no longer this node's to write. */
   async abortShard(shardId: string): Promise<void> {
