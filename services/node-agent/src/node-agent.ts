@@ -413,10 +413,14 @@ export class NodeAgent {
     );
   }
 
-  /** Create local databases for newly assigned shards. */
+  /** Create local databases for newly assigned shards, and retry those that could not be set up before. */
   async onAssigned(added: Assignment[]): Promise<void> {
     for (const assignment of added) this.unprepared.add(assignment.shardId);
     for (const shardId of [...this.unprepared]) {
+      if (!this.assignments.get(shardId)) {
+        this.unprepared.delete(shardId); // no longer this node's: nothing to set up
+        continue;
+      }
       try {
         await this.options.store.ensureShard(shardId);
         this.unprepared.delete(shardId);
