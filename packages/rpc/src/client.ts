@@ -111,6 +111,9 @@ export class ClientPool {
           return await context.with(spanContext, () => this.attempt(address, method, request, deadline, options.signal));
         } catch (error) {
           const typed = error as MyceliumError;
+          // A channel that could not connect waits out its reconnect backoff and fails every call
+          // meanwhile with the old error, even after the peer is back (a restarted node): start afresh.
+          if (neverConnected(typed)) this.forget(address);
           const retryable = typed.code === "UNAVAILABLE" || typed.code === "RESOURCE_EXHAUSTED";
           const delay = backoffDelayMs(policy, attempt);
           if (!retryable || attempt >= maxAttempts || Date.now() + delay >= deadline || options.signal?.aborted) throw typed;
@@ -148,7 +151,9 @@ export class ClientPool {
     try {
       for await (const message of call as AsyncIterable<Res>) yield message;
     } catch (error) {
-      throw fromServiceError(error as grpc.ServiceError, { method: shortMethodName(method.path), address });
+      const typed = fromServiceError(error as grpc.ServiceError, { method: shortMethodName(method.path), address });
+      if (neverConnected(typed)) this.forget(address); // as in unary()
+      throw typed;
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
       call.cancel();
@@ -230,4 +235,9 @@ export class ClientPool {
     this.metrics.channels.set(this.channels.size);
     return channel;
   }
+}
+
+/** The call failed because its channel has no connection (as opposed to a connection that broke). */
+function neverConnected(error: MyceliumError): boolean {
+  return error.code === "UNAVAILABLE" && !error.reason && error.message.includes("No connection established");
 }

@@ -124,6 +124,20 @@ describe("retry", () => {
     await expect(call).resolves.toEqual(statusResponse(`spiffe://net-a/coordinator/caller-coordinator`));
   });
 
+  it("after failed calls to a peer that was down, the first call once it is back is delivered (no stale reconnect backoff)", async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const { pool } = harness.pool();
+    const client = pool.service(unaryService, address);
+    // Several failures: a grpc-js channel would now be waiting out a reconnect backoff of seconds.
+    for (let i = 0; i < 6; i++) {
+      expect((await rejection(client.getStatus({}, { deadlineMs: 5000 }))).code).toBe("UNAVAILABLE");
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    await harness.server({}, port);
+    await expect(client.getStatus({}, { deadlineMs: 5000 })).resolves.toEqual(statusResponse(`spiffe://net-a/coordinator/caller-coordinator`));
+  });
+
   it("a non-idempotent call to an address where no server listens fails at once with UNAVAILABLE naming the address", async () => {
     const address = `127.0.0.1:${await freePort()}`;
     const { pool, telemetry } = harness.pool();

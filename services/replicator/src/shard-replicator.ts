@@ -48,6 +48,10 @@ export class ShardReplicator {
   private readonly entryTimes = new Map<number, number>();
   private headLsn = 0;
   private lastAcknowledgedRenewalAt = performance.now();
+  /** The last lease renewal failed: the primary is down, restarting or cut off. */
+  private primarySilent = false;
+  /** Aborted to end a shipping retry's backoff early (see leaseTick). */
+  private retryWake: AbortController | null = null;
   /** When the primary was last told its secondaries' positions (see acknowledge). */
   private lastAcknowledgedAt = 0;
   private failovers = 0;
@@ -123,7 +127,14 @@ export class ShardReplicator {
         { deadlineMs: heartbeatIntervalMs },
       );
       this.lastAcknowledgedRenewalAt = sentAt;
+      if (this.primarySilent) {
+        // The primary is back (a restart): resume shipping now rather than after the retry backoff,
+        // which may have grown to REPLICATION_RETRY_MAX while it was away.
+        this.primarySilent = false;
+        this.retryWake?.abort();
+      }
     } catch (error) {
+      this.primarySilent = true;
       if (isMyceliumError(error) && error.reason === "STALE_EPOCH") {
         await this.options.directory.refresh(true);
         return;
@@ -205,7 +216,14 @@ export class ShardReplicator {
         if (this.controller.signal.aborted) return;
         failures = Math.min(failures + 1, 16);
         this.log.debug({ err: (error as Error).message, failures }, "shipping interrupted; retrying");
-        await sleep(Math.max(50, backoffDelayMs(this.options.retry, failures)), this.controller.signal).catch(() => undefined);
+        // The lease loop cuts the wait short when a silent primary answers again.
+        this.retryWake = new AbortController();
+        const woken = await sleep(Math.max(50, backoffDelayMs(this.options.retry, failures)), AbortSignal.any([this.controller.signal, this.retryWake.signal])).then(
+          () => false,
+          () => true,
+        );
+        this.retryWake = null;
+        if (woken) failures = 0;
       }
     }
   }
