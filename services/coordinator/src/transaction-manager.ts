@@ -135,15 +135,18 @@ export class TransactionManager {
   /** Run one statement now: inside `txId`, or as its own transaction when txId is empty. */
   async execute(txId: string, statement: common.Statement): Promise<common.ResultSet> {
     if (!txId) {
-      let plan: router.RoutePlan | undefined = await this.route(statement);
-      // DDL is a migration of one statement that resumes itself when sent again; running it afresh
-      // after a partial failure would find the table already changed, so it is never retried here.
-      if (plan.kind === router.StatementKind.STATEMENT_KIND_DDL) return this.options.ddl ? this.options.ddl(statement, plan) : this.executeDdl(statement, plan);
-      return this.retryIfNotApplied(() => {
-        const routed = plan;
-        plan = undefined; // a retry routes afresh: the failover it waits out moves primaries
-        return this.executeAlone(statement, routed);
+      // Routing is inside the retry (a copy behind on its schema, a failover under way); DDL is not: it
+      // is a migration of one statement that resumes itself when sent again, and running it afresh
+      // after a partial failure would find the table already changed.
+      let ddl: router.RoutePlan | null = null;
+      const result = await this.retryIfNotApplied(async () => {
+        const plan = await this.route(statement);
+        if (plan.kind !== router.StatementKind.STATEMENT_KIND_DDL) return this.executeAlone(statement, plan);
+        ddl = plan;
+        return null;
       });
+      if (ddl) return this.options.ddl ? this.options.ddl(statement, ddl) : this.executeDdl(statement, ddl);
+      return result!;
     }
     return this.serialized(txId, async (entry) => {
       const plan = await this.route(statement);

@@ -52,7 +52,7 @@ export function schemaVersionError(table: string, shardId: string, nodeId: strin
   if (relation === "same") return null;
   return new MyceliumError(
     "UNAVAILABLE",
-    `shard ${shardId} on node ${nodeId} has schema version ${replicaVersion} of table ${table}, which is at version ${tableVersion} (the copy is ${relation}): a migration of ${table} is in progress or was interrupted; it is served again when the migration finishes (run \`mycelium migrate\` again to finish an interrupted one, \`mycelium migrate status\` to see what is left)`,
+    `shard ${shardId} on node ${nodeId} has schema version ${replicaVersion} of table ${table}, which is at version ${tableVersion} (the copy is ${relation}): either a copy that follows through replication has not reported the change yet (it does with its next heartbeat; one-shot statements are retried meanwhile), or a migration of ${table} is in progress or was interrupted; it is served again when the migration finishes (run \`mycelium migrate\` again to finish an interrupted one, \`mycelium migrate status\` to see what is left)`,
     {
       reason: "SCHEMA_VERSION",
       details: { table, shardId, nodeId, replicaVersion: String(replicaVersion), tableVersion: String(tableVersion) },
