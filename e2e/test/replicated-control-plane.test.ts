@@ -24,6 +24,12 @@ beforeAll(async () => {
   const paths = cluster.cluster.layout.certificate("admin", "admin");
   viaSecond = new MyceliumClient({ coordinatorAddress: `127.0.0.1:${second("coordinator").port}`, routerAddress: `127.0.0.1:${second("shard-router").port}`, tls: paths, networkId: cluster.info.networkId, deadlineMs: 15_000 });
   viaFirst = cluster.client("admin", { deadlineMs: 15_000 });
+  // Placement uses the nodes that are up when the policy is set: on a loaded machine a heartbeat can be
+  // late, so wait until the second router sees all three, or every shard may land on one node.
+  await eventually(async () => {
+    const { nodes } = await viaSecond.router.listNodes(router.ListNodesRequest.create({}));
+    expect(nodes.filter((n) => n.status === common.NodeStatus.NODE_STATUS_UP)).toHaveLength(cluster.info.nodes.length);
+  }, { timeoutMs: 30_000, intervalMs: 200 });
   // Policies and tables through the second pair, reads through the first: both pairs see one cluster.
   await viaSecond.router.setPolicy(router.SetPolicyRequest.create({ policy: common.TablePolicy.create({ table: "accounts", shardKeys: ["id"], initialShardCount: 8, replicationFactor: 0.5 }) }));
   await viaSecond.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
@@ -32,7 +38,9 @@ beforeAll(async () => {
   const primary = async (id: number) => (await viaFirst.explain("SELECT * FROM accounts WHERE id = ?", [id])).targets[0]!.primaryNodeId;
   a = 1;
   b = 2;
-  while ((await primary(b)) === (await primary(a))) b++;
+  while ((await primary(b)) === (await primary(a))) {
+    if (++b > 32) throw new Error("every account's primary is on one node: placement saw one node up");
+  }
 });
 
 afterAll(async () => {
