@@ -199,9 +199,12 @@ export class ReplicaManager {
     try {
       await this.options.store.ensureShard(shardId);
       const entries = request.entries.map(decodeChangeEntry);
-      if (entries.some((entry) => entry.ddl?.length)) this.options.onSchemaChanged?.(shardId);
+      const schemaChanges = entries.some((entry) => entry.ddl?.length);
+      if (schemaChanges) this.options.onSchemaChanged?.(shardId);
       this.metrics.bytes.inc({ direction: "in" }, request.entries.reduce((sum, e) => sum + e.length, 0));
       const { appliedLsn } = await this.options.store.applyChanges(shardId, entries);
+      // Again once applied: a heartbeat that read the schema state meanwhile cached the old version.
+      if (schemaChanges) this.options.onSchemaChanged?.(shardId);
       this.metrics.applied.inc(entries.length);
       const state = await this.options.store.replicaState(shardId);
       return nodeagent.ApplyChangesResponse.create({ appliedLsn, checksum: state.checksum });
