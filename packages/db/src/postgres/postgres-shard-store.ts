@@ -320,8 +320,10 @@ class PostgresShardStore implements ShardStore {
     return state;
   }
 
-  /** Runs one user statement on `client` as a named (cached) prepared statement. */
-  /** `schema`: the shard's schema, or every schema on the search path (a read that sees other shards). */
+  /**
+   * Runs one user statement on `client` as a named (cached) prepared statement. `schema`: the shard's
+   * schema, or every schema on the search path (a read that sees other shards).
+   */
   async runUser(client: PoolClient, schema: string | readonly string[], sql: string, params: readonly SqlValue[], context: string): Promise<{ result: StatementResult; wrote: boolean }> {
     const state = this.state(client);
     const schemas = typeof schema === "string" ? [schema] : schema;
