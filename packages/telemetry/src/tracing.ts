@@ -104,26 +104,32 @@ export function toSpanRecord(span: ReadableSpan): SpanRecord {
 
 /** Appends spans to a file, one JSON object per line; several processes may share the file. */
 export class JsonLinesSpanExporter implements SpanExporter {
-  private readonly pending = new Set<Promise<void>>();
+  /** The last append: appends run one after another, so lines are in the order spans were exported. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(private readonly path: string) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     const text = spans.map((span) => JSON.stringify(toSpanRecord(span))).join("\n") + "\n";
     // Each write is one append of whole lines, so lines from different processes do not interleave.
-    const write = new Promise<void>((resolve) =>
-      fs.appendFile(this.path, text, (error) => {
-        resultCallback(error ? { code: ExportResultCode.FAILED, error } : { code: ExportResultCode.SUCCESS });
-        resolve();
-      }),
+    this.tail = this.tail.then(
+      () =>
+        new Promise<void>((resolve) =>
+          fs.appendFile(this.path, text, (error) => {
+            resultCallback(error ? { code: ExportResultCode.FAILED, error } : { code: ExportResultCode.SUCCESS });
+            resolve();
+          }),
+        ),
     );
-    this.pending.add(write);
-    void write.then(() => this.pending.delete(write));
   }
 
   /** Waits until every span handed over so far is on disk. */
   async forceFlush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    let seen: Promise<void>;
+    do {
+      seen = this.tail;
+      await seen;
+    } while (seen !== this.tail);
   }
 
   shutdown(): Promise<void> {
