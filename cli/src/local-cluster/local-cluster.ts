@@ -49,6 +49,12 @@ export interface LocalClusterOptions {
   onProgress?: (line: string) => void;
   /** @default 60000 */
   readyTimeoutMs?: number;
+  /**
+   * How each service process is started: node with these arguments, in this directory (e.g. the container image's
+   * entry point in a deployed copy, `[<app>/bin/container-entrypoint.js, role]`).
+   * @default `node <service package>/dist/main.js` in the current directory
+   */
+  serviceCommand?: { args: (role: ServiceSpec["role"]) => string[]; cwd?: string };
 }
 
 export interface ServiceSpec {
@@ -345,7 +351,9 @@ export class LocalCluster {
     const logPath = path.join(this.layout.logsDir, `${spec.name}.log`);
     const log = fs.openSync(logPath, "a");
     const env = { PATH: process.env.PATH ?? "", ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}), ...spec.env };
-    const child = spawn(process.execPath, [mainPath(spec.role)], { env, stdio: ["ignore", log, log] });
+    const command = this.options.serviceCommand;
+    const args = command ? command.args(spec.role) : [mainPath(spec.role)];
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", log, log], ...(command?.cwd ? { cwd: command.cwd } : {}) });
     fs.closeSync(log);
     const handle: ProcessHandle = { role: spec.role, name: spec.name, child, port: spec.port, opsPort: spec.opsPort, logPath, spec };
     const previous = this.processes.findIndex((p) => p.name === spec.name);
