@@ -8,7 +8,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { descriptorSetPath } from "@mycelium/proto";
-import { identityFromCertificate, serverCredentials, type Identity, type TlsPaths } from "@mycelium/tls";
+import { identityFromCertificate, serverCredentials, type Identity, type TlsMaterial, type TlsPaths } from "@mycelium/tls";
 import type { Logger, Telemetry } from "@mycelium/telemetry";
 import { isAuthorized, type AuthorizationTable } from "./authorization";
 import { shortMethodName, type MethodDefinition, type RequestOf, type ResponseOf, type ServiceDefinition } from "./definitions";
@@ -168,6 +168,11 @@ export class MyceliumServer {
     const status = serving ? "SERVING" : "NOT_SERVING";
     this.health.setStatus("", status);
     for (const name of this.serviceNames) this.health.setStatus(name, status);
+  }
+
+  /** The certificate, key and CA this server presents and trusts now (they reload from disk). */
+  get tlsMaterial(): TlsMaterial {
+    return this.credentials.material;
   }
 
   get callsInFlight(): number {

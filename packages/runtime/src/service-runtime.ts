@@ -1,7 +1,7 @@
 import type { MyceliumConfig } from "@mycelium/config";
 import { ClientPool, MyceliumServer, type AuthorizationTable } from "@mycelium/rpc";
 import { createTelemetry, startOpsServer, type Logger, type OpsServer, type SpanExporter, type Telemetry } from "@mycelium/telemetry";
-import type { TlsPaths } from "@mycelium/tls";
+import { certificateExpiryProblem, certificateExpirySeconds, type TlsPaths } from "@mycelium/tls";
 
 export type ServiceRole = "coordinator" | "shard-router" | "replicator" | "node-agent";
 
@@ -64,6 +64,14 @@ export class ServiceRuntime {
       authorization: options.authorization,
       connectionLimit: config.performance.connectionLimit,
     });
+    const server = this.server;
+    this.telemetry.metrics.gauge({
+      name: "mycelium_tls_certificate_expiry_seconds",
+      help: "Unix time (seconds) at which the serving certificate expires; it moves forward when a renewed certificate is loaded.",
+      collect() {
+        this.set(certificateExpirySeconds(server.tlsMaterial));
+      },
+    });
     this.clients = new ClientPool({
       telemetry: this.telemetry,
       tls: this.tls,
@@ -111,7 +119,8 @@ export class ServiceRuntime {
         host: network.host,
         port: opsPort,
         metrics: this.telemetry.metrics,
-        notReadyReason: () => this.readyReason,
+        // An expired certificate is refused by every peer: not ready, whatever the service itself says.
+        notReadyReason: () => this.readyReason ?? certificateExpiryProblem(this.server.tlsMaterial),
       });
     }
     this.telemetry.logger.info({ port: this.boundPort, opsPort: this.ops?.port ?? null, advertise: this.advertiseAddress }, "listening");

@@ -3,6 +3,7 @@ export { roles, isRole, identityUri, parseIdentityUri, identityFromCertificate, 
 export { createCertificateAuthority, issueCertificate, certificateAuthorityNetworkId, defaultHosts, type PemPair } from "./certificates";
 export { initCertificateDirectory, issueToDirectory, certificatePaths } from "./certificate-directory";
 export { TlsMaterial, type TlsPaths, type TlsPems } from "./tls-material";
+export { certificateExpiryProblem, certificateExpirySeconds } from "./certificate-expiry";
 export { ReloadingCertificateProvider, defaultRefreshIntervalMs, type ReloadOptions } from "./reloading-certificate-provider";
 export {
   serverCredentials,
