@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// Runs the pods of a rendered chart without Kubernetes: for each Deployment and the first ordinals of each
-// StatefulSet it materialises the pod's volumes in a scratch directory (Secrets made up the way an operator or
-// cert-manager would make them), runs the init container's rendered prepare.js, then the service container's
-// command with a stand-in `services/<name>/dist/main.js` that calls loadConfig from @mycelium/config exactly as the
-// real main does. So the chart's environment, the scripts and the configuration rules are checked together.
+// Runs the pods of a rendered chart without Kubernetes. In certificates.mode=caSecret it first runs the rendered
+// certificate renewer (files/renew.js with the Job's environment) against a stand-in for the Kubernetes API's Secrets,
+// which then holds the certificates and generated node keys. For each Deployment and the first ordinals of each
+// StatefulSet it materialises the pod's volumes in a scratch directory (Secrets from the renewer, or made up the way
+// an operator or cert-manager would make them), runs the init container's rendered prepare.js, then the service
+// container's command with a stand-in image entry point (bin/container-entrypoint.js) that calls loadConfig from
+// @mycelium/config exactly as the real main does. So the chart's environment, the scripts and the configuration rules
+// are checked together.
 //
 //   node deploy/helm/test/simulate-pods.js <manifests.json>     (manifestcheck tojson output)
 //
@@ -12,9 +15,10 @@
 "use strict";
 
 const fs = require("node:fs");
+const http = require("node:http");
 const os = require("node:os");
 const path = require("node:path");
-const { spawnSync } = require("node:child_process");
+const { spawn, spawnSync } = require("node:child_process");
 
 const repo = path.resolve(__dirname, "../../..");
 const tls = require(path.join(repo, "packages/tls"));
@@ -42,6 +46,8 @@ const networkId = (() => {
 const ca = tls.createCertificateAuthority({ networkId });
 
 const made = new Map();
+// Secrets the renewer wrote through the stand-in API (name → decoded data).
+const renewed = new Map();
 
 /**
  * What the operator (or cert-manager) would have put in each Secret the chart refers to, made once per name.
@@ -50,6 +56,7 @@ const made = new Map();
 function secretData(name, overrides, nodeCertificate) {
   if (overrides?.[name]) return overrides[name];
   if (chartSecrets.has(name)) return chartSecrets.get(name);
+  if (renewed.has(name)) return renewed.get(name);
   if (!made.has(name)) made.set(name, makeSecret(name, nodeCertificate));
   return made.get(name);
 }
@@ -92,7 +99,7 @@ function runPod(owner, podName, { overrides, expectFailure } = {}) {
       .replace(/(^|[,\s])\/run\/mycelium/g, `$1${root}/run/mycelium`)
       .replace(/(^|[,\s])\/etc\/mycelium/g, `$1${root}/etc/mycelium`)
       .replace(/(^|[,\s])\/var\/lib\/mycelium/g, `$1${root}/var/lib/mycelium`)
-      .replace(/^\/app\/packages\//, `${repo}/packages/`);
+      .replace(/^\/app\/node_modules\/@mycelium\//, `${repo}/packages/`);
   const pod = owner.spec.template.spec;
   const volumes = new Map(pod.volumes.map((v) => [v.name, v]));
   const secretsMounted = new Map();
@@ -134,9 +141,12 @@ function runPod(owner, podName, { overrides, expectFailure } = {}) {
     return env;
   };
 
-  // The CA key must never reach the service container.
+  // The CA key must never reach a service pod, not even its init container.
   const serviceContainer = pod.containers[0];
-  if (serviceContainer.volumeMounts.some((m) => m.name === "ca")) failures.push(`${podName}: the service container mounts the CA`);
+  for (const volume of pod.volumes) {
+    const names = [volume.secret?.secretName, ...(volume.projected?.sources ?? []).map((source) => source.secret?.name)];
+    if (names.some((name) => name !== undefined && /(^|-)ca$/.test(name))) failures.push(`${podName}: the pod mounts the CA Secret (volume ${volume.name})`);
+  }
 
   const init = pod.initContainers.find((c) => c.name === "prepare");
   const prepared = spawnSync(init.command[0], init.command.slice(1).map(moved), { cwd: repo, env: environment(init), encoding: "utf8" });
@@ -150,21 +160,13 @@ function runPod(owner, podName, { overrides, expectFailure } = {}) {
     failures.push(`${podName}: prepare failed: ${(prepared.stderr || prepared.stdout).trim()}`);
     return;
   }
-  const initEnv = environment(init);
-  if (initEnv.PREPARE_IDENTITY === "generate") {
-    // A restarted pod on the same volume is the same node.
-    const nodeIdFile = path.join(initEnv.PREPARE_OUTPUT_DIR, "identity/node-id");
-    const before = fs.readFileSync(nodeIdFile, "utf8");
-    const again = spawnSync(init.command[0], init.command.slice(1).map(moved), { cwd: repo, env: initEnv, encoding: "utf8" });
-    if (again.status !== 0 || fs.readFileSync(nodeIdFile, "utf8") !== before) failures.push(`${podName}: a second start did not keep the node id: ${again.stderr}`);
-  }
-
-  // The service container, with a stand-in main that loads the configuration like the real one.
-  const service = serviceContainer.command.at(-1).match(/^services\/(.+)\/dist\/main\.js$/)?.[1] ?? serviceContainer.command.at(-1);
+  // The service container, with a stand-in entry point that loads the configuration like the real service.
+  const service = serviceContainer.command.at(-1);
   write(
-    path.join(app, "services", service, "dist/main.js"),
+    path.join(app, "bin", "container-entrypoint.js"),
     `const { loadConfig } = require(${JSON.stringify(path.join(repo, "packages/config"))});
-const config = loadConfig(process.env, { service: ${JSON.stringify(service)} });
+if (process.argv[2] !== ${JSON.stringify(service)}) throw new Error("started as " + process.argv[2] + ", not ${service}");
+const config = loadConfig(process.env, { service: process.argv[2] });
 process.stdout.write(JSON.stringify({ name: config.cluster.serviceName, advertise: config.cluster.advertiseAddress, nodeType: config.node.nodeType ?? null, database: config.database.type }));`,
     0o644,
   );
@@ -188,6 +190,82 @@ process.stdout.write(JSON.stringify({ name: config.cluster.serviceName, advertis
   process.stdout.write(`  ${podName}: ${identity.uri} at ${summary.advertise}${summary.nodeType ? ` (${summary.nodeType}, ${summary.database})` : ""}\n`);
 }
 
+/** The Secrets endpoints of the Kubernetes API, enough for files/renew.js. */
+function startSecretsApi(namespace) {
+  const store = new Map();
+  let version = 1;
+  const server = http.createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      const answer = (status, value) => response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+      const base = `/api/v1/namespaces/${namespace}/secrets`;
+      const name = request.url.startsWith(base + "/") ? decodeURIComponent(request.url.slice(base.length + 1)) : undefined;
+      if (request.method === "GET" && name) return store.has(name) ? answer(200, store.get(name)) : answer(404, { message: "not found" });
+      const secret = body ? JSON.parse(body) : undefined;
+      if (request.method === "POST" && request.url === base && !store.has(secret.metadata.name)) {
+        store.set(secret.metadata.name, { ...secret, metadata: { ...secret.metadata, resourceVersion: String(version++) } });
+        return answer(201, secret);
+      }
+      if (request.method === "PUT" && name && store.get(name)?.metadata.resourceVersion === secret.metadata.resourceVersion) {
+        store.set(name, { ...secret, metadata: { ...secret.metadata, resourceVersion: String(version++) } });
+        return answer(200, secret);
+      }
+      return answer(409, { message: `unexpected ${request.method} ${request.url}` });
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, store, url: `http://127.0.0.1:${server.address().port}` })));
+}
+
+/** caSecret mode: what the install-time Job of the renewer leaves in the namespace. */
+async function runRenewer(job) {
+  const container = job.spec.template.spec.containers[0];
+  const namespace = "mycelium";
+  const api = await startSecretsApi(namespace);
+  const caDir = path.join(scratch, "renewer-ca");
+  const caSecret = job.spec.template.spec.volumes.find((v) => v.name === "ca").secret.secretName;
+  const caData = secretData(caSecret);
+  write(path.join(caDir, "tls.crt"), caData["tls.crt"], 0o440);
+  write(path.join(caDir, "tls.key"), caData["tls.key"], 0o440);
+  const env = { PATH: process.env.PATH, HOME: scratch };
+  for (const entry of container.env) env[entry.name] = entry.valueFrom?.fieldRef ? namespace : entry.value;
+  Object.assign(env, { RENEW_API_URL: api.url, RENEW_CA_DIR: caDir, RENEW_TLS_MODULE: path.join(repo, "packages/tls") });
+  // Node key Secrets the operator makes (identity.source=secret); the renewer makes the others.
+  for (const wanted of JSON.parse(env.RENEW_CERTIFICATES)) {
+    if (wanted.keySecret && !wanted.generateKey) {
+      const data = secretData(wanted.keySecret);
+      store(api.store, wanted.keySecret, data);
+    }
+  }
+  const script = path.join(scratch, "renew.js");
+  write(script, configMaps.get(job.spec.template.spec.volumes.find((v) => v.name === "scripts").configMap.name)["renew.js"], 0o555);
+  const result = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    child.on("exit", (code) => resolve({ code, output }));
+  });
+  api.server.close();
+  if (result.code !== 0) {
+    failures.push(`the certificate renewer failed: ${result.output.trim()}`);
+    return;
+  }
+  for (const [name, secret] of api.store) {
+    renewed.set(name, Object.fromEntries(Object.entries(secret.data).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")])));
+  }
+  passed++;
+  process.stdout.write(`  renewer: ${result.output.trim().split("\n").at(-1)}\n`);
+}
+
+function store(map, name, data) {
+  map.set(name, { metadata: { name, resourceVersion: "0" }, type: "Opaque", data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString("base64")])) });
+}
+
+async function main() {
+const renewerJob = objects.find((o) => o.kind === "Job" && o.spec.template.spec.containers[0].name === "renew");
+if (renewerJob) await runRenewer(renewerJob);
+
 for (const owner of objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")) {
   if (owner.kind === "Deployment") {
     runPod(owner, `${owner.metadata.name}-7d9f8b6c4-x2x5q`);
@@ -209,3 +287,9 @@ fs.rmSync(scratch, { recursive: true, force: true });
 for (const failure of failures) process.stderr.write(`  FAIL ${failure}\n`);
 process.stdout.write(`simulate-pods: ${passed} passed, ${failures.length} failed\n`);
 process.exit(failures.length === 0 ? 0 : 1);
+}
+
+main().catch((error) => {
+  process.stderr.write(`simulate-pods: ${error.stack}\n`);
+  process.exit(1);
+});

@@ -6,12 +6,13 @@
 //   database-url                                                  node-agents on PostgreSQL: this node's database
 //
 // A StatefulSet has one pod template, so per-ordinal Secrets are mounted side by side (<dir>/<ordinal>/…) and this
-// script picks the pod's own by linking to it. Links (not copies) keep cert-manager renewals visible to the service,
-// which re-reads its certificate files every few seconds.
+// script picks the pod's own by linking to it. Links (not copies) keep renewals visible to the service, which
+// re-reads its certificate files every few seconds: the Secrets come from cert-manager (certificates.mode=certManager)
+// or from the chart's renewer (caSecret, files/renew.js), and the kubelet updates Secret volumes in place.
 //
 // Everything comes from PREPARE_* variables set by the chart (templates/_pod.tpl). It uses only node: built-ins and
 // @mycelium/tls from the image, the library `mycelium certs` and the services use, so the checks here are the ones
-// the service will make. Any problem exits non-zero with one line saying what to fix; the pod then stays in Init.
+// the service will make. It never sees a CA key. Any problem exits non-zero with one line saying what to fix; the pod then stays in Init.
 "use strict";
 
 const fs = require("node:fs");
@@ -62,12 +63,12 @@ function ordinalOf(podName) {
 const role = setting("PREPARE_ROLE");
 const networkId = setting("PREPARE_NETWORK_ID");
 const outputDir = setting("PREPARE_OUTPUT_DIR", "/run/mycelium");
-const tlsModule = setting("PREPARE_TLS_MODULE", path.join(process.cwd(), "packages/tls"));
+const tlsModule = setting("PREPARE_TLS_MODULE", path.join(process.cwd(), "node_modules/@mycelium/tls"));
 let tls;
 try {
   tls = require(tlsModule);
 } catch (error) {
-  fail(`cannot load @mycelium/tls from ${tlsModule} (image.workingDir must hold the built workspace): ${error.message}`);
+  fail(`cannot load @mycelium/tls from ${tlsModule} (image.workingDir must be where the image keeps the application): ${error.message}`);
 }
 
 fs.mkdirSync(path.join(outputDir, "tls"), { recursive: true, mode: 0o700 });
@@ -77,29 +78,10 @@ const ordinal = isNodeAgent ? ordinalOf(setting("POD_NAME")) : undefined;
 // 1. Identity. A node-agent's certificate name is its node id, derived from its public key.
 let name = process.env.PREPARE_NAME || role;
 if (isNodeAgent) {
-  const source = setting("PREPARE_IDENTITY");
+  // Secrets "<prefix>-<ordinal>": created by the renewer (identity.source=generate) or by the operator.
+  const keyDir = path.join(setting("PREPARE_IDENTITY_SECRETS_DIR"), ordinal);
   const identityDir = path.join(outputDir, "identity");
   fs.mkdirSync(identityDir, { recursive: true, mode: 0o700 });
-  let keyDir;
-  if (source === "generate") {
-    // Kept on the node's volume: the node is the same node as long as its data is.
-    keyDir = setting("PREPARE_IDENTITY_DIR");
-    fs.mkdirSync(keyDir, { recursive: true, mode: 0o700 });
-    const privatePath = path.join(keyDir, "private-key");
-    const publicPath = path.join(keyDir, "public-key");
-    if (!fs.existsSync(privatePath)) {
-      const pair = tls.generateNodeKeyPair();
-      writeFile(privatePath, pair.privateKeyHex + "\n", 0o600);
-      writeFile(publicPath, pair.publicKeyHex + "\n", 0o644);
-      process.stdout.write(`generated a node key pair in ${keyDir}\n`);
-    } else if (!fs.existsSync(publicPath)) {
-      writeFile(publicPath, tls.publicKeyFromPrivate(readText(privatePath, "the node private key")) + "\n", 0o644);
-    }
-  } else if (source === "secret") {
-    keyDir = path.join(setting("PREPARE_IDENTITY_SECRETS_DIR"), ordinal);
-  } else {
-    fail(`PREPARE_IDENTITY must be "generate" or "secret", got "${source}"`);
-  }
   const publicKey = readText(path.join(keyDir, "public-key"), "the node public key").toLowerCase();
   const privateKey = readText(path.join(keyDir, "private-key"), "the node private key");
   let derived;
@@ -120,33 +102,12 @@ const expectedUri = tls.identityUri(networkId, role, name);
 const tlsDir = path.join(outputDir, "tls");
 const paths = { certPath: path.join(tlsDir, "tls.crt"), keyPath: path.join(tlsDir, "tls.key"), caPath: path.join(tlsDir, "ca.crt") };
 const tlsSource = setting("PREPARE_TLS");
-if (tlsSource === "issue") {
-  const caDir = setting("PREPARE_CA_DIR");
-  const ca = { certPem: readText(path.join(caDir, "tls.crt"), "the CA certificate") + "\n", keyPem: readText(path.join(caDir, "tls.key"), "the CA key") + "\n" };
-  const hosts = setting("PREPARE_HOSTS", "")
-    .split(",")
-    .map((host) => host.trim())
-    .filter((host) => host !== "");
-  const validityDays = Number(setting("PREPARE_VALIDITY_DAYS", "90"));
-  let issued;
-  try {
-    issued = tls.issueCertificate(ca, { networkId, role, name, hosts, validityDays });
-  } catch (error) {
-    fail(`cannot issue ${expectedUri} from the CA in ${caDir}: ${error.message}`);
-  }
-  writeFile(paths.keyPath, issued.keyPem, 0o600);
-  writeFile(paths.certPath, issued.certPem, 0o644);
-  // Only the CA certificate: the CA key stays in this container.
-  writeFile(paths.caPath, ca.certPem, 0o644);
-} else if (tlsSource === "link") {
-  let certificatesDir = setting("PREPARE_CERTIFICATES_DIR");
-  if (isNodeAgent) certificatesDir = path.join(certificatesDir, ordinal);
-  linkTo(path.join(certificatesDir, "tls.crt"), paths.certPath);
-  linkTo(path.join(certificatesDir, "tls.key"), paths.keyPath);
-  linkTo(path.join(certificatesDir, "ca.crt"), paths.caPath);
-} else {
-  fail(`PREPARE_TLS must be "issue" or "link", got "${tlsSource}"`);
-}
+if (tlsSource !== "link") fail(`PREPARE_TLS must be "link", got "${tlsSource}"`);
+let certificatesDir = setting("PREPARE_CERTIFICATES_DIR");
+if (isNodeAgent) certificatesDir = path.join(certificatesDir, ordinal);
+linkTo(path.join(certificatesDir, "tls.crt"), paths.certPath);
+linkTo(path.join(certificatesDir, "tls.key"), paths.keyPath);
+linkTo(path.join(certificatesDir, "ca.crt"), paths.caPath);
 
 // The same checks the service makes at start (key matches, chain to the CA, validity, one URI SAN), plus the one
 // only this script can make early: the certificate names this pod.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Service container entry point: reads what the init container (prepare.js) left in /run/mycelium into the
 # MYCELIUM_* variables that cannot be plain env entries (they differ per pod of one StatefulSet), then becomes
-# `node services/<service>/dist/main.js` (exec, so the service is PID 1 and receives SIGTERM itself).
+# the image's entry point for the service (exec, so node is PID 1 and receives SIGTERM itself).
 set -eu
 
 # PREPARE_OUTPUT_DIR only moves it for deploy/helm/test/simulate-pods.js.
@@ -18,4 +18,4 @@ if [ -f "$run/database-url" ]; then
   export MYCELIUM_DATABASE_URL
 fi
 
-exec node "services/$service/dist/main.js"
+exec node bin/container-entrypoint.js "$service"

@@ -44,6 +44,9 @@ helm.sh/chart: {{ include "mycelium.chart" .root }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/part-of: mycelium
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Labels without a component, for objects shared by the release. */}}
@@ -54,6 +57,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: mycelium
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "mycelium.serviceAccountName" -}}
@@ -64,8 +70,38 @@ app.kubernetes.io/part-of: mycelium
 {{- end -}}
 {{- end -}}
 
+{{/* repository:tag, or repository@digest when a digest pins the image. */}}
 {{- define "mycelium.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The image's entry point, relative to image.workingDir (see the Dockerfile). */}}
+{{- define "mycelium.entrypoint" -}}
+bin/container-entrypoint.js
+{{- end -}}
+
+{{/* A component's priorityClassName, else the global one. Call with (dict "root" $ "values" $v). */}}
+{{- define "mycelium.priorityClassName" -}}
+{{- default .root.Values.priorityClassName .values.priorityClassName -}}
+{{- end -}}
+
+{{/* The kubernetes.io/tls Secret of an identity, the same in both certificate modes: "<component name>-tls". */}}
+{{- define "mycelium.tlsSecretName" -}}
+{{- printf "%s-tls" (include "mycelium.componentName" .) -}}
+{{- end -}}
+
+{{/* Node key Secrets of a node-agent set: "<prefix>-<ordinal>". Call with (dict "root" $ "component" "validator" "values" $v). */}}
+{{- define "mycelium.nodeKeyPrefix" -}}
+{{- default (printf "%s-key" (include "mycelium.componentName" (dict "root" .root "suffix" .component))) .values.identity.secretPrefix -}}
+{{- end -}}
+
+{{/* The client identity of `helm test`. */}}
+{{- define "mycelium.testClientName" -}}
+helm-test
 {{- end -}}
 
 {{/* The headless Service that gives every node-agent pod a stable DNS name. */}}
@@ -153,4 +189,42 @@ cross-field checks JSON Schema cannot express.
 {{- define "mycelium.env" -}}
 - name: {{ .name }}
   value: {{ include "mycelium.value" .value | quote }}
+{{- end -}}
+
+{{/*
+Every certificate the chart wants, as JSON for the renewer (files/renew.js): per Deployment, per node-agent ordinal
+(named by the node id of key Secret "<prefix>-<ordinal>"), per client of certificates.caSecret.clients, and the
+helm test client. Secret names are the ones cert-manager mode uses, so pods mount the same names in both modes.
+*/}}
+{{- define "mycelium.wantedCertificates" -}}
+{{- $root := . -}}
+{{- $ips := .Values.certificates.extraIpAddresses -}}
+{{- $wanted := list -}}
+{{- range $component := list "coordinator" "shard-router" "replicator" -}}
+{{- $v := index (dict "coordinator" $root.Values.coordinator "shard-router" $root.Values.shardRouter "replicator" $root.Values.replicator) $component -}}
+{{- $hosts := concat (splitList "," (include "mycelium.serviceDnsNames" (dict "root" $root "suffix" $component "extra" $v.service.extraDnsNames))) $ips -}}
+{{- $wanted = append $wanted (dict "secret" (include "mycelium.tlsSecretName" (dict "root" $root "suffix" $component)) "role" $component "name" $component "hosts" $hosts) -}}
+{{- end -}}
+{{- range $set := list (dict "component" "validator" "values" .Values.nodeAgents.validators) (dict "component" "miner" "values" .Values.nodeAgents.miners) -}}
+{{- $setName := include "mycelium.componentName" (dict "root" $root "suffix" $set.component) -}}
+{{- $prefix := include "mycelium.nodeKeyPrefix" (dict "root" $root "component" $set.component "values" $set.values) -}}
+{{- range $i := until (int $set.values.replicas) -}}
+{{- $pod := printf "%s-%d" $setName $i -}}
+{{- $hosts := concat (splitList "," (include "mycelium.podDnsNames" (dict "root" $root "pod" $pod "extra" $set.values.extraDnsNames))) $ips -}}
+{{- $wanted = append $wanted (dict "secret" (printf "%s-tls" $pod) "role" "node-agent" "keySecret" (printf "%s-%d" $prefix $i) "generateKey" (eq $set.values.identity.source "generate") "hosts" $hosts) -}}
+{{- end -}}
+{{- end -}}
+{{- range (include "mycelium.clientIdentities" . | fromJsonArray) -}}
+{{- $wanted = append $wanted (dict "secret" (include "mycelium.tlsSecretName" (dict "root" $root "suffix" (printf "%s-%s" .role .name))) "role" .role "name" .name "hosts" list) -}}
+{{- end -}}
+{{- toJson $wanted -}}
+{{- end -}}
+
+{{/* Client and admin identities the chart issues: the mode's clients list, plus the helm test client. JSON. */}}
+{{- define "mycelium.clientIdentities" -}}
+{{- $clients := ternary .Values.certificates.caSecret.clients .Values.certificates.certManager.clients (eq .Values.certificates.mode "caSecret") | default list -}}
+{{- if .Values.tests.enabled -}}
+{{- $clients = append $clients (dict "role" "client" "name" (include "mycelium.testClientName" .)) -}}
+{{- end -}}
+{{- toJson $clients -}}
 {{- end -}}

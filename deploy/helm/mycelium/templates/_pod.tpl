@@ -10,15 +10,15 @@ The pod template shared by every component. Call with a dict:
 {{- $root := .root -}}
 {{- $v := .values -}}
 {{- $isNode := eq .service "node-agent" -}}
-{{- $mode := $root.Values.certificates.mode -}}
 {{- $set := include "mycelium.componentName" (dict "root" $root "suffix" .component) -}}
 {{- $postgres := and $isNode (eq $root.Values.nodeAgents.database.type "postgres") -}}
-{{- $identitySecret := and $isNode (eq $v.identity.source "secret") -}}
 {{- $persistent := and $isNode $v.persistence.enabled -}}
 metadata:
   labels:
     {{- include "mycelium.labels" (dict "root" $root "component" .component) | nindent 4 }}
     mycelium.io/role: {{ .service }}
+    # Selected by the metrics Service (and so the ServiceMonitor) and by the NetworkPolicies' metrics rule.
+    mycelium.io/metrics: "true"
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -42,8 +42,11 @@ spec:
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
   terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+  {{- with include "mycelium.priorityClassName" (dict "root" $root "values" $v) }}
+  priorityClassName: {{ . }}
+  {{- end }}
   initContainers:
-    # Puts this pod's identity, certificate (and database URL) in /run/mycelium; see files/prepare.js.
+    # Links this pod's identity, certificate (and database URL) into /run/mycelium and checks them; see files/prepare.js.
     - name: prepare
       image: {{ include "mycelium.image" $root }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
@@ -64,53 +67,31 @@ spec:
         - name: PREPARE_OUTPUT_DIR
           value: /run/mycelium
         - name: PREPARE_TLS_MODULE
-          value: {{ printf "%s/packages/tls" $root.Values.image.workingDir | quote }}
+          value: {{ printf "%s/node_modules/@mycelium/tls" $root.Values.image.workingDir | quote }}
         {{- if $isNode }}
-        - name: PREPARE_IDENTITY
-          value: {{ $v.identity.source | quote }}
-        {{- if $identitySecret }}
         - name: PREPARE_IDENTITY_SECRETS_DIR
           value: /etc/mycelium/node-keys
-        {{- else }}
-        - name: PREPARE_IDENTITY_DIR
-          value: /var/lib/mycelium/identity
-        {{- end }}
         {{- if $postgres }}
         - name: PREPARE_DATABASE_URLS_DIR
           value: /etc/mycelium/database-urls
         {{- end }}
         {{- end }}
-        {{- if eq $mode "caSecret" }}
-        - name: PREPARE_TLS
-          value: issue
-        - name: PREPARE_CA_DIR
-          value: /etc/mycelium/ca
-        - name: PREPARE_VALIDITY_DAYS
-          value: {{ $root.Values.certificates.caSecret.validityDays | int | quote }}
-        - name: PREPARE_HOSTS
-          {{- if $isNode }}
-          value: {{ join "," (compact (list (include "mycelium.podDnsNames" (dict "root" $root "pod" "$(POD_NAME)" "extra" $v.extraDnsNames)) (join "," $root.Values.certificates.extraIpAddresses))) | quote }}
-          {{- else }}
-          value: {{ join "," (compact (list (include "mycelium.serviceDnsNames" (dict "root" $root "suffix" .component "extra" $v.service.extraDnsNames)) (join "," $root.Values.certificates.extraIpAddresses))) | quote }}
-          {{- end }}
-        {{- else }}
         - name: PREPARE_TLS
           value: link
         - name: PREPARE_CERTIFICATES_DIR
           value: /etc/mycelium/certificates
-        {{- end }}
       volumeMounts:
-        {{- include "mycelium.podVolumeMounts" (dict "root" $root "isNode" $isNode "postgres" $postgres "identitySecret" $identitySecret "init" true) | nindent 8 }}
+        {{- include "mycelium.podVolumeMounts" (dict "root" $root "isNode" $isNode "postgres" $postgres "init" true) | nindent 8 }}
   containers:
     - name: {{ .service }}
       image: {{ include "mycelium.image" $root }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       workingDir: {{ $root.Values.image.workingDir }}
       {{- if $isNode }}
-      # start.sh reads the per-pod key pair (and database URL) into MYCELIUM_* and execs node.
+      # start.sh reads the per-pod key pair (and database URL) into MYCELIUM_* and execs the image's entry point.
       command: [/bin/sh, /etc/mycelium/scripts/start.sh, node-agent]
       {{- else }}
-      command: [node, services/{{ .service }}/dist/main.js]
+      command: [node, {{ include "mycelium.entrypoint" $root }}, {{ .service }}]
       {{- end }}
       securityContext:
         {{- toYaml $root.Values.securityContext | nindent 8 }}
@@ -135,7 +116,7 @@ spec:
       resources:
         {{- toYaml $v.resources | nindent 8 }}
       volumeMounts:
-        {{- include "mycelium.podVolumeMounts" (dict "root" $root "isNode" $isNode "postgres" $postgres "identitySecret" $identitySecret "init" false) | nindent 8 }}
+        {{- include "mycelium.podVolumeMounts" (dict "root" $root "isNode" $isNode "postgres" $postgres "init" false) | nindent 8 }}
   {{- with $v.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -172,15 +153,7 @@ spec:
       configMap:
         name: {{ include "mycelium.componentName" (dict "root" $root "suffix" "scripts") }}
         defaultMode: 0555
-    {{- if eq $mode "caSecret" }}
-    - name: ca
-      secret:
-        secretName: {{ include "mycelium.caSecretName" $root }}
-        defaultMode: 0440
-        items:
-          - {key: tls.crt, path: tls.crt}
-          - {key: tls.key, path: tls.key}
-    {{- else if $isNode }}
+    {{- if $isNode }}
     # One pod template for the whole set: every ordinal's certificate is mounted, prepare.js links this pod's own.
     - name: certificates
       projected:
@@ -200,12 +173,12 @@ spec:
         secretName: {{ printf "%s-tls" $set }}
         defaultMode: 0440
     {{- end }}
-    {{- if $identitySecret }}
+    {{- if $isNode }}
     - name: node-keys
       projected:
         defaultMode: 0440
         sources:
-          {{- $prefix := default (printf "%s-key" $set) $v.identity.secretPrefix }}
+          {{- $prefix := include "mycelium.nodeKeyPrefix" (dict "root" $root "component" .component "values" $v) }}
           {{- range $i := until (int .replicas) }}
           - secret:
               name: {{ printf "%s-%d" $prefix $i }}
@@ -233,20 +206,14 @@ spec:
     {{- end }}
 {{- end -}}
 
-{{/* Call with (dict "root" $ "isNode" bool "postgres" bool "identitySecret" bool "init" bool). */}}
+{{/* Call with (dict "root" $ "isNode" bool "postgres" bool "init" bool). */}}
 {{- define "mycelium.podVolumeMounts" -}}
 - {name: run, mountPath: /run/mycelium{{ if not .init }}, readOnly: true{{ end }}}
 - {name: tmp, mountPath: /tmp}
 - {name: scripts, mountPath: /etc/mycelium/scripts, readOnly: true}
-{{- if eq .root.Values.certificates.mode "caSecret" }}
-{{- if .init }}
-# The CA key is only ever mounted here, in the init container.
-- {name: ca, mountPath: /etc/mycelium/ca, readOnly: true}
-{{- end }}
-{{- else }}
+# Secret volumes, so renewed certificates appear here without a restart (the services re-read them).
 - {name: certificates, mountPath: /etc/mycelium/certificates, readOnly: true}
-{{- end }}
-{{- if .identitySecret }}
+{{- if .isNode }}
 - {name: node-keys, mountPath: /etc/mycelium/node-keys, readOnly: true}
 {{- end }}
 {{- if .postgres }}

@@ -21,8 +21,11 @@ import (
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
@@ -210,6 +213,49 @@ func validate(documents [][]byte) []string {
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			var m monitoringv1.ServiceMonitor
 			strict(&m)
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			var r monitoringv1.PrometheusRule
+			if strict(&r) {
+				for _, group := range r.Spec.Groups {
+					for _, rule := range group.Rules {
+						if rule.Alert == "" || rule.Expr.String() == "" {
+							report(where, "group %s: a rule without alert name or expression", group.Name)
+						}
+					}
+				}
+			}
+		case "networking.k8s.io/v1 NetworkPolicy":
+			var n networkingv1.NetworkPolicy
+			if strict(&n) {
+				checkLabels(where, n.Labels, report)
+			}
+		case "batch/v1 Job":
+			var j batchv1.Job
+			if strict(&j) {
+				checkLabels(where, j.Labels, report)
+				checkPod("pods of Job "+j.Name, j.Spec.Template, configMaps, report)
+			}
+		case "batch/v1 CronJob":
+			var c batchv1.CronJob
+			if strict(&c) {
+				checkLabels(where, c.Labels, report)
+				if len(c.Name) > 52 {
+					report(where, "name longer than 52 characters (the CronJob controller appends 11 to its Jobs' names)")
+				}
+				checkPod("pods of CronJob "+c.Name, c.Spec.JobTemplate.Spec.Template, configMaps, report)
+			}
+		case "v1 Pod":
+			var p corev1.Pod
+			if strict(&p) {
+				checkLabels(where, p.Labels, report)
+				checkPod("Pod "+p.Name, corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}, configMaps, report)
+			}
+		case "rbac.authorization.k8s.io/v1 Role":
+			var r rbacv1.Role
+			strict(&r)
+		case "rbac.authorization.k8s.io/v1 RoleBinding":
+			var b rbacv1.RoleBinding
+			strict(&b)
 		default:
 			report(where, "unexpected apiVersion/kind %s %s (add it to manifestcheck)", head.APIVersion, head.Kind)
 		}
