@@ -36,6 +36,10 @@ failed=0
 pass() { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 
+for tool in go python3 node; do
+  command -v "$tool" >/dev/null || { echo "deploy/helm/check.sh needs $tool on PATH (it builds helm, kubeconform and manifestcheck with Go and converts the Kubernetes schemas with Python)" >&2; exit 1; }
+done
+
 # --- tools ---------------------------------------------------------------------------------------------------------
 mkdir -p "$tools/bin"
 if [ -n "${HELM:-}" ]; then

@@ -137,6 +137,24 @@ describe("the deployed application directory (the image's /app)", () => {
     expect(shards.code).toBe(0);
     expect(shards.stdout.trim().split("\n").length).toBeGreaterThanOrEqual(8);
 
+    // The chart's `helm test` script, run from the application directory as the test pod runs it.
+    const clientDir = path.join(scratch, "helm-test-client");
+    fs.mkdirSync(clientDir);
+    fs.copyFileSync(path.join(dataDir, "certs", "client-client.crt"), path.join(clientDir, "tls.crt"));
+    fs.copyFileSync(path.join(dataDir, "certs", "client-client.key"), path.join(clientDir, "tls.key"));
+    fs.copyFileSync(path.join(dataDir, "certs", "ca.crt"), path.join(clientDir, "ca.crt"));
+    const helmTest = await run(process.execPath, [path.join(repo, "deploy/helm/mycelium/files/helm-test.js")], {
+      cwd: app,
+      env: {
+        TEST_COORDINATOR: `127.0.0.1:${cluster.info.services.coordinator.port}`,
+        TEST_NETWORK_ID: cluster.info.networkId,
+        TEST_CERTIFICATES_DIR: clientDir,
+        TEST_ENTRYPOINT: "bin/container-entrypoint.js",
+      },
+    });
+    expect([helmTest.code, helmTest.stderr]).toEqual([0, ""]);
+    expect(helmTest.stdout).toMatch(/answered 42/);
+
     // SIGTERM reaches each service through the entry point, which runs it in-process: every one exits 0.
     await cluster.stop(20_000);
     expect(cluster.processes.map((p) => [p.name, p.child.exitCode])).toEqual(cluster.processes.map((p) => [p.name, 0]));
