@@ -42,27 +42,22 @@ done
 
 # --- tools ---------------------------------------------------------------------------------------------------------
 mkdir -p "$tools/bin"
-if [ -n "${HELM:-}" ]; then
-  helm="$HELM"
-elif [ -x "$tools/bin/helm" ]; then
-  helm="$tools/bin/helm"
-else
-  echo "installing helm $helm_version into $tools/bin"
-  # The version stamp go install leaves out, so `helm version` tells the truth.
-  GOBIN="$tools/bin" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$helm_version" "helm.sh/helm/v3/cmd/helm@$helm_version"
-  helm="$tools/bin/helm"
-fi
+# go_tool <name> <override> <module/cmd@version> [go install flags…]: prints the tool's path: the override when set,
+# else $tools/bin/<name>, built there with `go install` the first time.
+go_tool() {
+  local name="$1" override="$2" package="$3"
+  shift 3
+  if [ -n "$override" ]; then echo "$override"; return; fi
+  if [ ! -x "$tools/bin/$name" ]; then
+    echo "installing $package into $tools/bin" >&2
+    GOBIN="$tools/bin" go install "$@" "$package" >&2
+  fi
+  echo "$tools/bin/$name"
+}
+# -ldflags: the version stamp go install leaves out, so `helm version` tells the truth.
+helm="$(go_tool helm "${HELM:-}" "helm.sh/helm/v3/cmd/helm@$helm_version" -ldflags "-X helm.sh/helm/v3/internal/version.version=$helm_version")"
 "$helm" version --short
-
-if [ -n "${KUBECONFORM:-}" ]; then
-  kubeconform="$KUBECONFORM"
-elif [ -x "$tools/bin/kubeconform" ]; then
-  kubeconform="$tools/bin/kubeconform"
-else
-  echo "installing kubeconform $kubeconform_version into $tools/bin"
-  GOBIN="$tools/bin" go install "github.com/yannh/kubeconform/cmd/kubeconform@$kubeconform_version"
-  kubeconform="$tools/bin/kubeconform"
-fi
+kubeconform="$(go_tool kubeconform "${KUBECONFORM:-}" "github.com/yannh/kubeconform/cmd/kubeconform@$kubeconform_version" -ldflags "-X main.version=$kubeconform_version")"
 
 # Offline schemas: one minor version per step from the chart's kubeVersion floor to the newest the package knows.
 floor_minor="$(sed -n 's/^kubeVersion: *"*>=1\.\([0-9]*\).*/\1/p' "$chart/Chart.yaml")"

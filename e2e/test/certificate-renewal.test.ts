@@ -15,7 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tlsSocket from "node:tls";
 import { freePort, stopProcess } from "@mycelium/cli";
-import { eventually } from "@mycelium/testkit";
+import { eventually, runProcess } from "@mycelium/testkit";
 import { createCertificateAuthority, issueCertificate, type PemPair } from "@mycelium/tls";
 
 jest.setTimeout(240_000);
@@ -90,35 +90,22 @@ let ca: PemPair;
 let caDir: string;
 
 /** Runs the chart's renewer once, as the Job would, and returns its exit code and output. */
-function renew(wanted: Wanted[], settings: { validityDays: number; renewBeforeDays: number; caDir?: string }): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [renewScript], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        RENEW_API_URL: api.url,
-        RENEW_NAMESPACE: namespace,
-        RENEW_NETWORK_ID: "testnet",
-        RENEW_CA_DIR: settings.caDir ?? caDir,
-        RENEW_VALIDITY_DAYS: String(settings.validityDays),
-        RENEW_BEFORE_DAYS: String(settings.renewBeforeDays),
-        RENEW_TLS_MODULE: path.join(repo, "packages/tls"),
-        RENEW_LABELS: JSON.stringify({ "app.kubernetes.io/instance": "test" }),
-        RENEW_CERTIFICATES: JSON.stringify(wanted),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`renew.js did not finish in 60 s:\n${output}`));
-    }, 60_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
+async function renew(wanted: Wanted[], settings: { validityDays: number; renewBeforeDays: number; caDir?: string }): Promise<{ code: number | null; output: string }> {
+  const result = await runProcess(process.execPath, [renewScript], {
+    timeoutMs: 60_000,
+    env: {
+      RENEW_API_URL: api.url,
+      RENEW_NAMESPACE: namespace,
+      RENEW_NETWORK_ID: "testnet",
+      RENEW_CA_DIR: settings.caDir ?? caDir,
+      RENEW_VALIDITY_DAYS: String(settings.validityDays),
+      RENEW_BEFORE_DAYS: String(settings.renewBeforeDays),
+      RENEW_TLS_MODULE: path.join(repo, "packages/tls"),
+      RENEW_LABELS: JSON.stringify({ "app.kubernetes.io/instance": "test" }),
+      RENEW_CERTIFICATES: JSON.stringify(wanted),
+    },
   });
+  return { code: result.code, output: result.stdout + result.stderr };
 }
 
 function writeCaDir(dir: string, authority: PemPair): string {

@@ -5,41 +5,20 @@
  * the README's statements are run through the entry point's CLI (`container-entrypoint.js mycelium …`). The same
  * directory installs outside the workspace with npm, for the `mycelium` command and the @mycelium/client SDK.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalCluster } from "@mycelium/cli";
-import { fastTimings } from "@mycelium/testkit";
+import { fastTimings, runProcess } from "@mycelium/testkit";
 
 jest.setTimeout(300_000);
 
 const repo = path.resolve(__dirname, "../..");
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion (bounded) with nothing from the workspace in its environment. */
-function run(command: string, args: string[], options: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", HOME: options.cwd, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} ${args.join(" ")} did not finish in time\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 60_000);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs a command to completion (bounded) from `cwd`, with nothing from the workspace in its environment. */
+function run(command: string, args: string[], options: { cwd: string; timeoutMs?: number; env?: Record<string, string> }) {
+  return runProcess(command, args, { cwd: options.cwd, timeoutMs: options.timeoutMs ?? 60_000, env: { HOME: options.cwd, ...options.env } });
 }
 
 describe("the deployed application directory (the image's /app)", () => {

@@ -1,6 +1,6 @@
 export { TestCluster, fastTimings, type TestClusterOptions } from "./test-cluster";
 export { eventually } from "./eventually";
-export { runCli, cliPath, type CliResult } from "./run-cli";
+export { runCli, runProcess, cliPath, type CliResult } from "./run-cli";
 export { InProcessCluster, type InProcessClusterOptions } from "./in-process-cluster";
 import { testing } from "@mycelium/db";
 export const startPostgresServer = testing.startPostgresServer;
