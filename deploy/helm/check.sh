@@ -196,6 +196,30 @@ for file in "$here"/test/bad-templates/*.yaml; do
   fi
 done
 
+# --- upgrades: what Kubernetes would refuse is refused before anything is applied ------------------------------
+# The default values are "installed" in a stand-in API server; each file in test/upgrade-changes/ is then rendered as
+# an upgrade with `--dry-run=server`, so templates/validate.yaml's lookup of the live StatefulSets runs.
+"$helm" template mycelium-test "$chart" --namespace mycelium --kube-version "$kube_version" >"$work/installed.yaml"
+"$manifestcheck" tojson <"$work/installed.yaml" >"$work/installed.json"
+node "$here/test/upgrade-api.js" "$work/installed.json" "$work/kubeconfig" &
+upgrade_api=$!
+for _ in $(seq 100); do [ -s "$work/kubeconfig" ] && break; sleep 0.1; done
+for file in "$here"/test/upgrade-changes/*.yaml; do
+  name="$(basename "$file")"
+  expected="$(sed -n '1s/^# expect: //p' "$file")"
+  if "$helm" template mycelium-test "$chart" --namespace mycelium --kube-version "$kube_version" --dry-run=server \
+    --kubeconfig "$work/kubeconfig" -f "$file" >/dev/null 2>"$work/err"; then
+    if [ "$expected" = "nothing" ]; then pass "upgrade $name accepted"; else fail "upgrade $name: accepted"; fi
+  elif [ "$expected" = "nothing" ]; then
+    fail "upgrade $name: refused: $(cat "$work/err")"
+  elif ! grep -qF -- "$expected" "$work/err"; then
+    fail "upgrade $name: refused, but without \"$expected\": $(cat "$work/err")"
+  else
+    pass "upgrade $name refused"
+  fi
+done
+kill "$upgrade_api"
+
 # --- bad values ----------------------------------------------------------------------------------------------------
 for file in "$here"/test/bad-values/*.yaml; do
   name="$(basename "$file")"
