@@ -19,6 +19,8 @@ FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# node-gyp builds against the headers that come with Node.js instead of downloading them.
+ENV npm_config_nodedir=/usr/local
 ARG PNPM_VERSION=10.34.9
 RUN npm install -g "pnpm@${PNPM_VERSION}"
 WORKDIR /src

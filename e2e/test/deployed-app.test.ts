@@ -117,22 +117,34 @@ describe("the deployed application directory (the image's /app)", () => {
     expect(shards.stdout.trim().split("\n").length).toBeGreaterThanOrEqual(8);
 
     // The chart's `helm test` script, run from the application directory as the test pod runs it.
-    const clientDir = path.join(scratch, "helm-test-client");
-    fs.mkdirSync(clientDir);
-    fs.copyFileSync(path.join(dataDir, "certs", "client-client.crt"), path.join(clientDir, "tls.crt"));
-    fs.copyFileSync(path.join(dataDir, "certs", "client-client.key"), path.join(clientDir, "tls.key"));
-    fs.copyFileSync(path.join(dataDir, "certs", "ca.crt"), path.join(clientDir, "ca.crt"));
-    const helmTest = await run(process.execPath, [path.join(repo, "deploy/helm/mycelium/files/helm-test.js")], {
-      cwd: app,
-      env: {
-        TEST_COORDINATOR: `127.0.0.1:${cluster.info.services.coordinator.port}`,
-        TEST_NETWORK_ID: cluster.info.networkId,
-        TEST_CERTIFICATES_DIR: clientDir,
-        TEST_ENTRYPOINT: "bin/container-entrypoint.js",
-      },
-    });
-    expect([helmTest.code, helmTest.stderr]).toEqual([0, ""]);
-    expect(helmTest.stdout).toMatch(/answered 42/);
+    const secretVolume = (role: string) => {
+      const dir = path.join(scratch, `helm-test-${role}`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.copyFileSync(path.join(dataDir, "certs", `${role}-${role}.crt`), path.join(dir, "tls.crt"));
+      fs.copyFileSync(path.join(dataDir, "certs", `${role}-${role}.key`), path.join(dir, "tls.key"));
+      fs.copyFileSync(path.join(dataDir, "certs", "ca.crt"), path.join(dir, "ca.crt"));
+      return dir;
+    };
+    const helmTest = () =>
+      run(process.execPath, [path.join(repo, "deploy/helm/mycelium/files/helm-test.js")], {
+        cwd: app,
+        env: {
+          TEST_COORDINATOR: `127.0.0.1:${cluster!.info.services.coordinator.port}`,
+          TEST_ROUTER: `127.0.0.1:${cluster!.info.services["shard-router"].port}`,
+          TEST_NETWORK_ID: cluster!.info.networkId,
+          TEST_CLIENT_DIR: secretVolume("client"),
+          TEST_ADMIN_DIR: secretVolume("admin"),
+          TEST_CLIENT_NAME: "client",
+          TEST_ENTRYPOINT: "bin/container-entrypoint.js",
+        },
+        timeoutMs: 120_000,
+      });
+    // Twice: `helm test` may run again on the same release.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const result = await helmTest();
+      expect([result.code, result.stderr]).toEqual([0, ""]);
+      expect(result.stdout).toMatch(/as the client answered 42/);
+    }
 
     // SIGTERM reaches each service through the entry point, which runs it in-process: every one exits 0.
     await cluster.stop(20_000);

@@ -220,11 +220,12 @@ helm test client. Secret names are the ones cert-manager mode uses, so pods moun
 {{- toJson $wanted -}}
 {{- end -}}
 
-{{/* Client and admin identities the chart issues: the mode's clients list, plus the helm test client. JSON. */}}
+{{/* Client and admin identities the chart issues: the mode's clients list, plus the helm test's two. JSON. */}}
 {{- define "mycelium.clientIdentities" -}}
 {{- $clients := ternary .Values.certificates.caSecret.clients .Values.certificates.certManager.clients (eq .Values.certificates.mode "caSecret") | default list -}}
 {{- if .Values.tests.enabled -}}
 {{- $clients = append $clients (dict "role" "client" "name" (include "mycelium.testClientName" .)) -}}
+{{- $clients = append $clients (dict "role" "admin" "name" (include "mycelium.testClientName" .)) -}}
 {{- end -}}
 {{- toJson $clients -}}
 {{- end -}}
