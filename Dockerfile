@@ -41,6 +41,7 @@ RUN pnpm exec turbo run build --filter=@mycelium/cli... \
 
 # --- runtime ------------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
+ARG NODE_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
