@@ -204,35 +204,34 @@ done
 node "$here/test/upgrade-api.js" "$work/installed.json" "$work/kubeconfig" &
 upgrade_api=$!
 for _ in $(seq 100); do [ -s "$work/kubeconfig" ] && break; sleep 0.1; done
-for file in "$here"/test/upgrade-changes/*.yaml; do
-  name="$(basename "$file")"
+# judge <what> <file> <command…>: runs the command with `-f <file>`; the file's first line "# expect: <message>" says
+# the command must fail with that message in its output, "# expect: nothing" that it must succeed.
+judge() {
+  local what="$1" file="$2"
+  shift 2
+  local expected
   expected="$(sed -n '1s/^# expect: //p' "$file")"
-  if "$helm" template mycelium-test "$chart" --namespace mycelium --kube-version "$kube_version" --dry-run=server \
-    --kubeconfig "$work/kubeconfig" -f "$file" >/dev/null 2>"$work/err"; then
-    if [ "$expected" = "nothing" ]; then pass "upgrade $name accepted"; else fail "upgrade $name: accepted"; fi
-  elif [ "$expected" = "nothing" ]; then
-    fail "upgrade $name: refused: $(cat "$work/err")"
+  if [ -z "$expected" ]; then
+    fail "$what: no '# expect:' first line"
+  elif "$@" -f "$file" >/dev/null 2>"$work/err"; then
+    if [ "$expected" = nothing ]; then pass "$what accepted"; else fail "$what: accepted"; fi
+  elif [ "$expected" = nothing ]; then
+    fail "$what: rejected: $(cat "$work/err")"
   elif ! grep -qF -- "$expected" "$work/err"; then
-    fail "upgrade $name: refused, but without \"$expected\": $(cat "$work/err")"
+    fail "$what: rejected, but without \"$expected\": $(cat "$work/err")"
   else
-    pass "upgrade $name refused"
+    pass "$what rejected"
   fi
+}
+for file in "$here"/test/upgrade-changes/*.yaml; do
+  judge "upgrade $(basename "$file")" "$file" "$helm" template mycelium-test "$chart" --namespace mycelium \
+    --kube-version "$kube_version" --dry-run=server --kubeconfig "$work/kubeconfig"
 done
 kill "$upgrade_api"
 
 # --- bad values ----------------------------------------------------------------------------------------------------
 for file in "$here"/test/bad-values/*.yaml; do
-  name="$(basename "$file")"
-  expected="$(sed -n '1s/^# expect: //p' "$file")"
-  if [ -z "$expected" ]; then
-    fail "bad values $name: no '# expect:' first line"
-  elif "$helm" template mycelium-test "$chart" -f "$file" --kube-version "$kube_version" >/dev/null 2>"$work/err"; then
-    fail "bad values $name: accepted"
-  elif ! grep -qF -- "$expected" "$work/err"; then
-    fail "bad values $name: rejected, but without \"$expected\": $(cat "$work/err")"
-  else
-    pass "bad values $name rejected"
-  fi
+  judge "bad values $(basename "$file")" "$file" "$helm" template mycelium-test "$chart" --kube-version "$kube_version"
 done
 
 echo "helm chart: $passed passed, $failed failed"
