@@ -6,3 +6,4 @@ export { createTracing, installGlobalContext, JsonLinesSpanExporter, toSpanRecor
 export { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 export type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 export type { Counter, Gauge, Histogram } from "prom-client";
+export { spanAttributes, annotateActiveSpan } from "./span-attributes";

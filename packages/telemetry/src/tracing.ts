@@ -70,13 +70,15 @@ export function createTracing(options: TracingOptions): Tracing {
   };
 }
 
-/** The shape of one line written by the JSON-lines exporter (and read by `mycelium trace tail`). */
+/** The shape of one line written by the JSON-lines exporter (and read by `mycelium traces tail`). */
 export interface SpanRecord {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
   name: string;
   service: string;
+  /** The service instance (service.instance.id): a node-agent's node id, a coordinator's name. */
+  instance?: string;
   kind: number;
   startTimeMs: number;
   durationMs: number;
@@ -94,6 +96,7 @@ export function toSpanRecord(span: ReadableSpan): SpanRecord {
     ...(parentSpanId ? { parentSpanId } : {}),
     name: span.name,
     service: String(span.resource.attributes["service.name"] ?? ""),
+    ...(span.resource.attributes["service.instance.id"] !== undefined ? { instance: String(span.resource.attributes["service.instance.id"]) } : {}),
     kind: span.kind,
     startTimeMs: startSeconds * 1000 + startNanos / 1e6,
     durationMs: durationSeconds * 1000 + durationNanos / 1e6,

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import { SpanStatusCode, type Span } from "@opentelemetry/api";
 import { common, fromRow, nodeagent, router, toRow, type SqlValue } from "@mycelium/proto";
 import { backoffDelayMs, isMyceliumError, MyceliumError, sleep } from "@mycelium/rpc";
 import { FaultPoints } from "@mycelium/runtime";
-import type { Logger, Telemetry } from "@mycelium/telemetry";
+import { annotateActiveSpan, spanAttributes, type Logger, type Telemetry } from "@mycelium/telemetry";
 import type { DecisionInput, DecisionLog } from "@mycelium/topology";
 import type { ClusterClient } from "./adapters/cluster-client";
 import { DecisionBatcher, DoneMarker } from "./adapters/decision-batcher";
@@ -128,7 +128,7 @@ export class TransactionManager {
     this.metrics.activeGauge.set(this.active.size);
     this.armIdleTimer(entry);
     this.events.emit({ type: "state_changed", txId, oldState: "none", newState: "active" });
-    trace.getActiveSpan()?.setAttribute("mycelium.tx_id", txId);
+    annotateActiveSpan({ [spanAttributes.txId]: txId });
     return txId;
   }
 
@@ -484,7 +484,13 @@ export class TransactionManager {
   }
 
   private async route(statement: common.Statement): Promise<router.RoutePlan> {
-    return this.options.cluster.route(statement, { deadlineMs: 10_000 });
+    // A span of its own (DESIGN §8: route, prepare, decide, commit), naming the tables, so a trace
+    // can be found by table (`mycelium traces tail --table`).
+    return spanned(this.options.telemetry.tracer, "route", async (span) => {
+      const plan = await this.options.cluster.route(statement, { deadlineMs: 10_000 });
+      span.setAttributes({ [spanAttributes.tables]: plan.tables, "mycelium.targets": plan.targets.length });
+      return plan;
+    });
   }
 
   /** Run `work` with the plan; if every shard refused it for a stale epoch, route once more and retry. */
@@ -561,7 +567,7 @@ export class TransactionManager {
     }
     // Two-phase, presumed abort.
     await spanned(tracer, "2pc.prepare", async (span) => {
-      span.setAttribute("mycelium.participants", plan.voters.length);
+      span.setAttribute(spanAttributes.participants, plan.voters.length);
       this.transition(entry, "preparing");
       const started = performance.now();
       let yes = 0;
@@ -780,6 +786,8 @@ export class TransactionManager {
 
   /** Run `work` on the transaction after its previous operations, refreshing its idle timer. */
   private serialized<T>(txId: string, work: (entry: ActiveTransaction) => Promise<T>, options: { finishing?: boolean } = {}): Promise<T> {
+    // Every request of an interactive transaction is a trace of its own; the id links them.
+    annotateActiveSpan({ [spanAttributes.txId]: txId });
     const entry = this.active.get(txId);
     if (!entry) {
       throw new MyceliumError("NOT_FOUND", `transaction ${txId} is not open on this coordinator (it finished, timed out, or never existed)`, { reason: "NO_TRANSACTION" });
@@ -837,6 +845,8 @@ export class TransactionManager {
     this.metrics.transactions.inc({ outcome: success ? "committed" : "aborted", kind });
     this.metrics.duration.observe({ outcome: success ? "committed" : "aborted" }, durationMs / 1000);
     this.events.emit({ type: "completed", txId: record.txId, success, durationMs });
+    // Marks the trace that ended the transaction (none when an idle timeout ended it).
+    annotateActiveSpan({ [spanAttributes.txId]: record.txId, [spanAttributes.txOutcome]: success ? "committed" : "aborted", [spanAttributes.txCommitKind]: kind });
     if (!success && !entry.implicit) this.log.info({ txId: record.txId, reason }, "transaction aborted");
   }
 
