@@ -1,13 +1,14 @@
 import type { Command } from "commander";
 import { common, replicator, router } from "@mycelium/proto";
+import { describeKeyRange } from "@mycelium/console";
 import { renderTable, toJson } from "../output/format";
-import { replicatorOf, withConnectionFlags } from "./connect";
+import { adminOf, withConnectionFlags } from "./connect";
 import { shardJson, withAdmin } from "./policy";
 
 export function registerClusterViews(program: Command): void {
   withConnectionFlags(program.command("nodes").description("registered nodes and their status").option("--json", "print JSON")).action(async (options: { json?: boolean }) => {
     await withAdmin(options, async (client) => {
-      const { nodes } = await client.router.listNodes(router.ListNodesRequest.create({}), { idempotent: true });
+      const nodes = await adminOf(client).nodes();
       if (options.json) {
         process.stdout.write(toJson(nodes.map((n) => ({ nodeId: n.nodeId, type: common.nodeTypeToJSON(n.nodeType), status: common.nodeStatusToJSON(n.status), address: n.address, shards: n.shardCount, weight: n.validatorWeight, capacityGb: n.minerCapacityGb }))) + "\n");
         return;
@@ -20,12 +21,12 @@ export function registerClusterViews(program: Command): void {
   withConnectionFlags(program.command("shards [table]").description("shards with their primary, replicas and epoch").option("--json", "print JSON")).action(
     async (table: string | undefined, options: { json?: boolean }) => {
       await withAdmin(options, async (client) => {
-        const { shards } = await client.router.listShards(router.ListShardsRequest.create({ table: table ?? "" }), { idempotent: true });
+        const admin = adminOf(client);
+        const shards = await admin.shards(table ?? "");
         // Replication positions, when the replicator answers (a shard it does not own shows no lag).
         const replication = new Map<string, replicator.ShardReplication>();
         try {
-          const status = await replicatorOf(client).listReplication(replicator.ListReplicationRequest.create({}), { idempotent: true, deadlineMs: 5000 });
-          for (const shard of status.shards) replication.set(shard.shardId, shard);
+          for (const shard of await admin.replication()) replication.set(shard.shardId, shard);
         } catch {
           // The shard map alone is still worth showing.
         }
@@ -38,7 +39,7 @@ export function registerClusterViews(program: Command): void {
           process.stdout.write(toJson(shards.map((s) => ({ ...shardJson(s), replication: replication.get(s.shardId) ? replicator.ShardReplication.toJSON(replication.get(s.shardId)!) : undefined }))) + "\n");
           return;
         }
-        const rows = shards.map((s) => [s.shardId, s.epoch, common.shardStateToJSON(s.state).replace("SHARD_STATE_", "").toLowerCase(), s.primaryNodeId, s.replicaNodeIds.filter((r) => r !== s.primaryNodeId).join(","), replication.get(s.shardId)?.headLsn ?? "", lagOf(s), keyRange(s)]);
+        const rows = shards.map((s) => [s.shardId, s.epoch, common.shardStateToJSON(s.state).replace("SHARD_STATE_", "").toLowerCase(), s.primaryNodeId, s.replicaNodeIds.filter((r) => r !== s.primaryNodeId).join(","), replication.get(s.shardId)?.headLsn ?? "", lagOf(s), describeKeyRange(s.keyRange)]);
         process.stdout.write(renderTable(["shard", "epoch", "state", "primary", "secondaries", "head_lsn", "lag (entries/ms)", "key_range"], rows) + "\n");
       });
     },
@@ -60,14 +61,4 @@ export function registerClusterViews(program: Command): void {
       });
     },
   );
-}
-
-function keyRange(s: common.ShardInfo): string {
-  const range = s.keyRange;
-  if (!range) return "";
-  if (range.rangeStart || range.rangeEnd || range.rangeStartUnbounded || range.rangeEndUnbounded) {
-    const show = (v: common.Value | undefined, unbounded: boolean, side: string) => (unbounded || !v?.kind ? side : String(v.kind.value));
-    return `[${show(range.rangeStart, range.rangeStartUnbounded, "-inf")}, ${show(range.rangeEnd, range.rangeEndUnbounded, "+inf")})`;
-  }
-  return `hash [${range.hashStart}, ${range.hashEnd})`;
 }

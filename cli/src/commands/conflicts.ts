@@ -1,25 +1,19 @@
 import type { Command } from "commander";
+import { conflictStatusNames } from "@mycelium/console";
 import { decodeChangeEntry } from "@mycelium/db";
 import { replicator } from "@mycelium/proto";
 import { renderTable, toJson } from "../output/format";
-import { replicatorOf, withConnectionFlags } from "./connect";
+import { adminOf, withConnectionFlags } from "./connect";
 import { withAdmin } from "./policy";
 
-const statusNames: Record<number, string> = {
-  [replicator.ConflictStatus.CONFLICT_STATUS_PENDING]: "pending",
-  [replicator.ConflictStatus.CONFLICT_STATUS_APPLIED]: "applied",
-  [replicator.ConflictStatus.CONFLICT_STATUS_DISCARDED]: "discarded",
-};
+const statusNames = conflictStatusNames;
 
 export function registerConflicts(program: Command): void {
   const conflicts = program.command("conflicts").description("the conflict journal: a returning primary's transactions that clashed with the new primary's (admin)");
 
   withConnectionFlags(conflicts.command("list").description("journaled conflicts").option("--all", "resolved ones too").option("--json", "print JSON")).action(async (options: { all?: boolean; json?: boolean }) => {
     await withAdmin(options, async (client) => {
-      const { conflicts: found } = await replicatorOf(client).listConflicts(
-        replicator.ListConflictsRequest.create({ status: options.all ? replicator.ConflictStatus.CONFLICT_STATUS_UNSPECIFIED : replicator.ConflictStatus.CONFLICT_STATUS_PENDING }),
-        { idempotent: true },
-      );
+      const found = await adminOf(client).conflicts(options.all ? replicator.ConflictStatus.CONFLICT_STATUS_UNSPECIFIED : replicator.ConflictStatus.CONFLICT_STATUS_PENDING);
       if (options.json) {
         process.stdout.write(toJson(found.map((c) => replicator.Conflict.toJSON(c))) + "\n");
         return;
@@ -31,8 +25,7 @@ export function registerConflicts(program: Command): void {
 
   withConnectionFlags(conflicts.command("show <conflictId>").description("one conflict with its row changes").option("--json", "print JSON")).action(async (conflictId: string, options: { json?: boolean }) => {
     await withAdmin(options, async (client) => {
-      const { conflict } = await replicatorOf(client).getConflict(replicator.GetConflictRequest.create({ conflictId }), { idempotent: true });
-      const c = conflict!;
+      const c = await adminOf(client).conflict(conflictId);
       if (options.json) {
         process.stdout.write(toJson(replicator.Conflict.toJSON(c)) + "\n");
         return;
@@ -51,8 +44,8 @@ export function registerConflicts(program: Command): void {
       await withAdmin(options, async (client) => {
         const wanted = resolution === "apply" ? replicator.ConflictStatus.CONFLICT_STATUS_APPLIED : resolution === "discard" ? replicator.ConflictStatus.CONFLICT_STATUS_DISCARDED : null;
         if (wanted === null) throw new Error(`resolution must be apply or discard, not ${resolution}`);
-        const { conflict } = await replicatorOf(client).resolveConflict(replicator.ResolveConflictRequest.create({ conflictId, resolution: wanted }));
-        process.stdout.write(`${conflictId}: ${statusNames[conflict!.status]}\n`);
+        const conflict = await adminOf(client).resolveConflict(conflictId, wanted);
+        process.stdout.write(`${conflictId}: ${statusNames[conflict.status]}\n`);
       });
     },
   );

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { MyceliumClient } from "@mycelium/client";
-import { replicator } from "@mycelium/proto";
+import { ClusterAdmin } from "@mycelium/console";
 import { defaultDataDir, resolveConnection, type ConnectionFlags } from "../local-cluster/cluster-info";
 
 /** The flags every command that talks to a cluster accepts. */
@@ -31,9 +31,7 @@ export function connect(flags: ConnectionFlags, role: "client" | "admin"): Mycel
 
 const replicatorAddresses = new WeakMap<MyceliumClient, string>();
 
-/** The replicator service, through the client's channels (replication status, conflicts). */
-export function replicatorOf(client: MyceliumClient) {
-  const address = replicatorAddresses.get(client);
-  if (!address) throw new Error("no replicator address: pass --replicator or --data-dir");
-  return client.pool.service(replicator.ReplicatorServiceService, address);
+/** The admin calls (shared with the dashboard, so both show the same), over the client's channels. */
+export function adminOf(client: MyceliumClient): ClusterAdmin {
+  return new ClusterAdmin(client, replicatorAddresses.get(client) ?? "");
 }

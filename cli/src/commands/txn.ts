@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { coordinator, fromValue } from "@mycelium/proto";
 import { renderTable, toJson } from "../output/format";
-import { withConnectionFlags } from "./connect";
+import { adminOf, withConnectionFlags } from "./connect";
 import { withAdmin } from "./policy";
 
 export function registerTxn(program: Command): void {
@@ -9,20 +9,19 @@ export function registerTxn(program: Command): void {
 
   withConnectionFlags(txn.command("list").description("transactions not yet resolved everywhere").option("--json", "print JSON")).action(async (options: { json?: boolean }) => {
     await withAdmin(options, async (client) => {
-      const response = await client.transactionAdmin.listInDoubt(coordinator.ListInDoubtRequest.create({}), { idempotent: true });
+      const transactions = await adminOf(client).inDoubt();
       if (options.json) {
-        process.stdout.write(toJson(response.transactions.map((t) => coordinator.TransactionInfo.toJSON(t))) + "\n");
+        process.stdout.write(toJson(transactions.map((t) => coordinator.TransactionInfo.toJSON(t))) + "\n");
         return;
       }
-      const rows = response.transactions.map((t) => [t.txId, decisionName(t.decision), t.coordinatorId, new Date(t.decidedAtMs || t.startedAtMs).toISOString(), t.participants.map((p) => `${p.shardId}@${p.nodeId}${p.done ? "✓" : ""}`).join(" ")]);
+      const rows = transactions.map((t) => [t.txId, decisionName(t.decision), t.coordinatorId, new Date(t.decidedAtMs || t.startedAtMs).toISOString(), t.participants.map((p) => `${p.shardId}@${p.nodeId}${p.done ? "✓" : ""}`).join(" ")]);
       process.stdout.write(renderTable(["tx_id", "decision", "coordinator", "decided_at", "participants (✓ acknowledged)"], rows) + "\n");
     });
   });
 
   withConnectionFlags(txn.command("show <txId>").description("one transaction with its participants and prepared statements").option("--json", "print JSON")).action(async (txId: string, options: { json?: boolean }) => {
     await withAdmin(options, async (client) => {
-      const response = await client.transactionAdmin.getTransaction(coordinator.GetTransactionRequest.create({ txId }), { idempotent: true });
-      const t = response.transaction!;
+      const t = await adminOf(client).transaction(txId);
       if (options.json) {
         process.stdout.write(toJson(coordinator.TransactionInfo.toJSON(t)) + "\n");
         return;
@@ -42,10 +41,10 @@ export function registerTxn(program: Command): void {
       .option("--participant <shard=node>", "a participant, when the coordinator has no record (repeatable)", (v: string, p: string[]) => [...p, v], [] as string[]),
   ).action(async (txId: string, decision: string, options: { participant: string[] }) => {
     await withAdmin(options, async (client) => {
-      const wanted = decision.toLowerCase() === "commit" ? coordinator.Decision.DECISION_COMMIT : decision.toLowerCase() === "abort" ? coordinator.Decision.DECISION_ABORT : null;
-      if (wanted === null) throw new Error(`decision must be commit or abort, not ${decision}`);
-      const response = await client.transactionAdmin.forceResolve(coordinator.ForceResolveRequest.create({ txId, decision: wanted, shardIds: options.participant }));
-      process.stdout.write(`${txId}: ${decisionName(response.transaction!.decision)}\n`);
+      const wanted = decision.toLowerCase();
+      if (wanted !== "commit" && wanted !== "abort") throw new Error(`decision must be commit or abort, not ${decision}`);
+      const transaction = await adminOf(client).forceResolve(txId, wanted, options.participant);
+      process.stdout.write(`${txId}: ${decisionName(transaction.decision)}\n`);
     });
   });
 }

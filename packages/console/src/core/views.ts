@@ -105,8 +105,9 @@ export function worstChecksum(states: readonly ChecksumState[]): ChecksumState {
  * position; equal means the copy holds exactly what the primary held then.
  */
 export function compareChecksum(secondary: { appliedLsn: number; checksum: string }, primary: { checksumAtLsn: string } | null): ChecksumState {
-  if (!primary || !secondary.checksum) return "unknown";
+  // Nothing applied yet: nothing that could differ.
   if (secondary.appliedLsn === 0) return "match";
+  if (!primary || !secondary.checksum) return "unknown";
   // The primary's log no longer reaches back to that position (truncated): nothing to compare.
   if (!primary.checksumAtLsn) return "behind";
   return primary.checksumAtLsn === secondary.checksum ? "match" : "mismatch";

@@ -125,7 +125,10 @@ export class Collector {
 
     const now = Date.now();
     const names = nodeNamesFrom(this.options.nodeNames);
-    const shardInputs = shards.map(toShardInput);
+    // The router's shard map may not have sizes yet; the nodes' own reports of their copies do.
+    const copySizes = new Map<string, number>();
+    for (const { status } of perNode) for (const copy of status?.replicas ?? []) copySizes.set(copy.shardId, Math.max(copySizes.get(copy.shardId) ?? 0, copy.sizeBytes));
+    const shardInputs = shards.map((s) => ({ ...toShardInput(s), sizeBytes: s.sizeBytes || (copySizes.get(s.shardId) ?? 0) }));
     const replicationInputs = new Map(replication.map((r) => [r.shardId, toReplicationInput(r)]));
     this.maybeCompareChecksums(shardInputs, nodes);
 
@@ -248,8 +251,9 @@ export class Collector {
       return { phase, p50Ms: ms(0.5), p99Ms: ms(0.99), count: phasePair ? histogramCount(phasePair.before.samples, phasePair.after.samples, "mycelium_transaction_phase_duration_seconds", { phase }) : 0 };
     });
     return {
-      committedPerSecond: pair ? counterRate(pair.before, pair.after, "mycelium_transactions_total", { outcome: "committed" }) : null,
-      abortedPerSecond: pair ? counterRate(pair.before, pair.after, "mycelium_transactions_total", { outcome: "aborted" }) : null,
+      // A counter no transaction has touched yet has no series: that is 0 per second, not unknown.
+      committedPerSecond: pair ? (counterRate(pair.before, pair.after, "mycelium_transactions_total", { outcome: "committed" }) ?? 0) : null,
+      abortedPerSecond: pair ? (counterRate(pair.before, pair.after, "mycelium_transactions_total", { outcome: "aborted" }) ?? 0) : null,
       active: sumOf(latest, "mycelium_transactions_active"),
       inDoubtGauge: sumOf(latest, "mycelium_transactions_in_doubt"),
       phases,
@@ -260,21 +264,31 @@ export class Collector {
     const target = this.options.metricsTargets.find((t) => t.nodeId === nodeId);
     const pair = this.scrapeBefore(rateWindowMs);
     if (!target || !pair) return null;
-    // Node-agents label their series with instance = node id.
-    return counterRate(pair.before, pair.after, "mycelium_node_statements_total", { instance: nodeId });
+    // Node-agents label their series with instance = node id; no series yet means no statement yet.
+    if (!pair.after.samples.some((s) => s.labels.instance === nodeId)) return null;
+    return counterRate(pair.before, pair.after, "mycelium_node_statements_total", { instance: nodeId }) ?? 0;
   }
 
   /** Start the next round of checksum comparisons unless one is running or it is not yet time. */
   private maybeCompareChecksums(shards: readonly ShardInput[], nodes: readonly common.NodeInfo[]): void {
     const now = Date.now();
-    if (this.checksumRound || now - this.lastChecksumRoundAtMs < this.options.checksumIntervalMs / Math.max(1, Math.ceil(shards.length / checksumShardsPerRound))) return;
+    if (this.checksumRound) return;
+    for (const shardId of [...this.checksums.keys()]) if (!shards.some((s) => s.shardId === shardId)) this.checksums.delete(shardId);
+    const withCopies = shards.filter((s) => s.replicaNodeIds.length > 1 && s.primaryNodeId);
+    if (withCopies.length === 0) return;
+    // Shards never compared go first, at once; the others in turn, every shard once per interval.
+    const fresh = withCopies.filter((s) => !this.checksums.has(s.shardId));
+    const due = now - this.lastChecksumRoundAtMs >= this.options.checksumIntervalMs / Math.ceil(withCopies.length / checksumShardsPerRound);
+    if (fresh.length === 0 && !due) return;
     this.lastChecksumRoundAtMs = now;
     const addresses = new Map(nodes.filter((n) => n.status !== common.NodeStatus.NODE_STATUS_DOWN).map((n) => [n.nodeId, n.address]));
-    const withCopies = shards.filter((s) => s.replicaNodeIds.length > 1 && s.primaryNodeId);
-    for (const shardId of [...this.checksums.keys()]) if (!shards.some((s) => s.shardId === shardId)) this.checksums.delete(shardId);
-    if (withCopies.length === 0) return;
-    const round = Array.from({ length: Math.min(checksumShardsPerRound, withCopies.length) }, (_, i) => withCopies[(this.checksumCursor + i) % withCopies.length]!);
-    this.checksumCursor = (this.checksumCursor + round.length) % withCopies.length;
+    let round: ShardInput[];
+    if (fresh.length > 0) {
+      round = fresh.slice(0, checksumShardsPerRound);
+    } else {
+      round = Array.from({ length: Math.min(checksumShardsPerRound, withCopies.length) }, (_, i) => withCopies[(this.checksumCursor + i) % withCopies.length]!);
+      this.checksumCursor = (this.checksumCursor + round.length) % withCopies.length;
+    }
     this.checksumRound = Promise.all(round.map((shard) => this.compareShard(shard, addresses)))
       .then(() => undefined)
       .finally(() => {
@@ -293,7 +307,7 @@ export class Collector {
         try {
           const secondary = await admin.replicaState(address, shard.shardId, 0, 2000);
           const primary = secondary.appliedLsn > 0 ? await admin.replicaState(primaryAddress, shard.shardId, secondary.appliedLsn, 2000) : null;
-          state = compareChecksum(secondary, secondary.appliedLsn > 0 ? primary : { checksumAtLsn: "" });
+          state = compareChecksum(secondary, primary);
         } catch {
           state = "unknown";
         }

@@ -14,6 +14,7 @@ export function bytes(n: number | null | undefined): string {
 
 export function ms(n: number | null | undefined): string {
   if (n === null || n === undefined) return "—";
+  if (n === 0) return "0 ms";
   if (n < 1) return `${n.toFixed(2)} ms`;
   if (n < 100) return `${n.toFixed(1)} ms`;
   if (n < 10_000) return `${Math.round(n)} ms`;

@@ -67,9 +67,10 @@ export function layoutWaterfall(spans: readonly SpanRecord[], width: number, nam
 
 function row(span: SpanRecord, depth: number, startMs: number, totalMs: number, width: number, names: InstanceNames): WaterfallRow {
   const offsetMs = span.startTimeMs - startMs;
-  const scale = totalMs > 0 ? width / totalMs : 0;
-  const barStart = Math.min(width - 1, Math.max(0, Math.floor(offsetMs * scale)));
-  const barEnd = Math.min(width, Math.max(barStart + 1, Math.ceil((offsetMs + span.durationMs) * scale)));
+  // Fractions of the whole first: a tiny total would make width / totalMs overflow to Infinity.
+  const fraction = (ms: number) => (totalMs > 0 ? Math.min(1, Math.max(0, ms / totalMs)) : 0);
+  const barStart = Math.min(width - 1, Math.floor(fraction(offsetMs) * width));
+  const barEnd = Math.min(width, Math.max(barStart + 1, Math.ceil(fraction(offsetMs + span.durationMs) * width)));
   return {
     span,
     depth,
