@@ -88,11 +88,25 @@ function defaultTraceFile(dataDir: string): string {
   return layout.traceFile;
 }
 
-/** Node ids to the local cluster's names (v1, m1), when there is a local cluster. */
+/**
+ * Node ids to the local cluster's names (v1, m1), when there is a local cluster. Read again (at most
+ * every 2 s) when an id is not known: a tail may start before the cluster does.
+ */
 function nodeNames(dataDir: string): (instance: string) => string | undefined {
-  const info = new ClusterLayout(dataDir).read();
-  const names = new Map((info?.nodes ?? []).map((n) => [n.nodeId, n.name]));
-  return (instance) => names.get(instance);
+  const layout = new ClusterLayout(dataDir);
+  let names = new Map<string, string>();
+  let readAtMs = -Infinity;
+  return (instance) => {
+    if (!names.has(instance) && Date.now() - readAtMs >= 2000) {
+      readAtMs = Date.now();
+      try {
+        names = new Map((layout.read()?.nodes ?? []).map((n) => [n.nodeId, n.name]));
+      } catch {
+        // A cluster.json being written right now is read on a later miss.
+      }
+    }
+    return names.get(instance);
+  };
 }
 
 function colorWanted(flags: TraceFlags): boolean {

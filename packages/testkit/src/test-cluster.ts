@@ -18,6 +18,8 @@ export const fastTimings: Record<string, string> = {
 };
 
 export interface TestClusterOptions extends Partial<Omit<LocalClusterOptions, "dataDir">> {
+  /** Where the cluster lives (created if missing); a new temporary directory by default. */
+  dataDir?: string;
   /** Keep the data directory (logs included) after stop; also MYCELIUM_TEST_KEEP=1. */
   keep?: boolean;
 }
@@ -29,7 +31,8 @@ export class TestCluster {
   private constructor(readonly cluster: LocalCluster, private readonly keep: boolean) {}
 
   static async start(options: TestClusterOptions = {}): Promise<TestCluster> {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "mycelium-test-"));
+    const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mycelium-test-"));
+    fs.mkdirSync(dataDir, { recursive: true });
     // A PostgreSQL started as the postgres user (when the tests run as root) must be able to enter it.
     fs.chmodSync(dataDir, 0o755);
     const cluster = new LocalCluster({
