@@ -60,7 +60,8 @@ export interface ShardView {
   checksumCheckedAtMs: number;
 }
 
-export interface TableView {
+/** A table's sharding policy as the pages show it. */
+export interface TablePolicyView {
   table: string;
   shardKeys: string[];
   shardFunction: string;
@@ -70,6 +71,9 @@ export interface TableView {
   syncReplicas: number;
   colocationGroup: string;
   version: number;
+}
+
+export interface TableView extends TablePolicyView {
   shards: ShardView[];
 }
 

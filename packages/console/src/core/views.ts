@@ -1,4 +1,4 @@
-import type { ChecksumState, InDoubtView, NodeStatusName, NodeView, ParticipantView, ReplicaView, ShardView, TableView } from "./snapshot";
+import type { ChecksumState, InDoubtView, NodeStatusName, NodeView, ParticipantView, ReplicaView, ShardView, TablePolicyView, TableView } from "./snapshot";
 
 /*
  * The pages' views, built from what the cluster's admin APIs answer. The inputs are narrow plain
@@ -23,18 +23,10 @@ export interface NodeLoadInput {
   statementsPerSecond: number | null;
 }
 
-export interface ShardInput {
-  shardId: string;
-  table: string;
-  index: number;
-  state: string;
-  epoch: number;
-  primaryNodeId: string;
+export type ShardInput = Pick<ShardView, "shardId" | "table" | "index" | "state" | "epoch" | "primaryNodeId" | "sizeBytes" | "keyRange"> & {
   /** Every copy, the primary first. */
   replicaNodeIds: string[];
-  sizeBytes: number;
-  keyRange: string;
-}
+};
 
 export interface ReplicationInput {
   shardId: string;
@@ -43,17 +35,7 @@ export interface ReplicationInput {
   replicas: Array<{ nodeId: string; primary: boolean; appliedLsn: number; lagEntries: number; lagMs: number; state: string }>;
 }
 
-export interface PolicyInput {
-  table: string;
-  shardKeys: string[];
-  shardFunction: string;
-  replicationFactor: number | null;
-  minValidatorCopies: number | null;
-  validatorOnly: boolean;
-  syncReplicas: number;
-  colocationGroup: string;
-  version: number;
-}
+export type PolicyInput = TablePolicyView;
 
 /** A copy's checksum compared with its primary's at the copy's position. */
 export interface ChecksumResult {

@@ -9,6 +9,7 @@ import { hostAllowed, isLoopbackHost, resolveAccess, sameOrigin } from "../core/
 import { rebalancerNotBuilt, type MovesSource } from "../core/moves";
 import { RecentTransactions } from "../core/recent-transactions";
 import type { ConsoleSnapshot, SessionView } from "../core/snapshot";
+import { readBounded } from "../io/read-bounded";
 import type { ClusterAdmin } from "./cluster-admin";
 import { Collector, type MetricsTarget } from "./collector";
 import { EventStream } from "./event-stream";
@@ -323,24 +324,11 @@ function text(response: http.ServerResponse, status: number, body: string): void
   response.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(body);
 }
 
-function readJson(request: http.IncomingMessage, maxBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    let body = "";
-    request.setEncoding("utf8");
-    request.on("data", (chunk: string) => {
-      body += chunk;
-      if (body.length > maxBytes) {
-        reject(Object.assign(new Error(`request body over ${maxBytes} bytes`), { status: 413 }));
-        request.destroy();
-      }
-    });
-    request.on("end", () => {
-      try {
-        resolve(body ? JSON.parse(body) : null);
-      } catch {
-        reject(Object.assign(new Error("the request body is not JSON"), { status: 400 }));
-      }
-    });
-    request.on("error", reject);
-  });
+async function readJson(request: http.IncomingMessage, maxBytes: number): Promise<unknown> {
+  const body = (await readBounded(request, maxBytes, "the request body")).toString("utf8");
+  try {
+    return body ? JSON.parse(body) : null;
+  } catch {
+    throw Object.assign(new Error("the request body is not JSON"), { status: 400 });
+  }
 }

@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as https from "node:https";
+import { readBounded } from "../io/read-bounded";
 
 /** GET a Prometheus /metrics page with a deadline; the text, or an error naming the URL. */
 export function fetchMetricsText(url: string, deadlineMs: number, maxBytes = 8 * 1024 * 1024): Promise<string> {
@@ -11,18 +12,7 @@ export function fetchMetricsText(url: string, deadlineMs: number, maxBytes = 8 *
         reject(new Error(`${url} answered ${response.statusCode}`));
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on("data", (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) {
-          request.destroy(new Error(`${url} sent more than ${maxBytes} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-      response.on("error", reject);
+      readBounded(response, maxBytes, `${url}'s answer`).then((body) => resolve(body.toString("utf8")), reject);
     });
     const timer = setTimeout(() => request.destroy(new Error(`${url} did not answer within ${deadlineMs} ms`)), deadlineMs);
     request.on("close", () => clearTimeout(timer));

@@ -4,6 +4,7 @@ import * as zlib from "node:zlib";
 import type { SpanRecord } from "@mycelium/telemetry";
 import { spansFromOtlpJson, type OtlpTraceRequest } from "./core/otlp-json";
 import { spansFromOtlpProtobuf } from "./otlp-protobuf";
+import { readBounded } from "../io/read-bounded";
 
 export interface OtlpReceiverOptions {
   /** @default "127.0.0.1" */
@@ -90,28 +91,15 @@ export function startOtlpReceiver(options: OtlpReceiverOptions): Promise<OtlpRec
 }
 
 function readBody(request: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const encoding = (request.headers["content-encoding"] ?? "identity").toLowerCase();
-    let source: NodeJS.ReadableStream = request;
-    if (encoding === "gzip") source = request.pipe(zlib.createGunzip());
-    else if (encoding === "deflate") source = request.pipe(zlib.createInflate());
-    else if (encoding !== "identity") {
-      reject(Object.assign(new Error(`unsupported content-encoding "${encoding}": send gzip or none`), { status: 415 }));
-      request.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    source.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        reject(Object.assign(new Error(`request body over ${maxBytes} bytes: export smaller batches (OTEL_BSP_MAX_EXPORT_BATCH_SIZE)`), { status: 413 }));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    source.on("end", () => resolve(Buffer.concat(chunks)));
-    source.on("error", (error: Error) => reject(Object.assign(error, { status: 400 })));
+  const encoding = (request.headers["content-encoding"] ?? "identity").toLowerCase();
+  if (encoding !== "identity" && encoding !== "gzip" && encoding !== "deflate") {
+    request.resume();
+    return Promise.reject(Object.assign(new Error(`unsupported content-encoding "${encoding}": send gzip or none`), { status: 415 }));
+  }
+  const source = encoding === "gzip" ? request.pipe(zlib.createGunzip()) : encoding === "deflate" ? request.pipe(zlib.createInflate()) : request;
+  // Bounded after decompression: a small gzip bomb must not fill memory either.
+  return readBounded(source, maxBytes, "the request body (export smaller batches: OTEL_BSP_MAX_EXPORT_BATCH_SIZE)").catch((error: Error) => {
+    request.destroy();
+    throw error;
   });
 }

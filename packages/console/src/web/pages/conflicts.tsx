@@ -1,3 +1,4 @@
+import { TableHead } from "../table-head";
 import type { ConsoleSnapshot } from "../../core/snapshot";
 import { time } from "../format";
 
@@ -10,16 +11,7 @@ export function ConflictsPage({ snapshot }: { snapshot: ConsoleSnapshot }) {
         them (`mycelium conflicts resolve &lt;id&gt; apply|discard`). <b>{pending}</b> pending.
       </p>
       <table class="grid" data-testid="conflicts-table">
-        <thead>
-          <tr>
-            <th>conflict</th>
-            <th>shard</th>
-            <th>from node</th>
-            <th>status</th>
-            <th>detected</th>
-            <th>why</th>
-          </tr>
-        </thead>
+        <TableHead columns={["conflict", "shard", "from node", "status", "detected", "why"]} />
         <tbody>
           {snapshot.conflicts.map((c) => (
             <tr key={c.conflictId} data-conflict-id={c.conflictId}>

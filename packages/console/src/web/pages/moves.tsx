@@ -1,3 +1,4 @@
+import { TableHead } from "../table-head";
 import type { ConsoleSnapshot } from "../../core/snapshot";
 import { time } from "../format";
 
@@ -15,18 +16,7 @@ export function MovesPage({ snapshot }: { snapshot: ConsoleSnapshot }) {
   return (
     <section>
       <table class="grid" data-testid="moves-table">
-        <thead>
-          <tr>
-            <th>move</th>
-            <th>shard</th>
-            <th>kind</th>
-            <th>from</th>
-            <th>to</th>
-            <th>phase</th>
-            <th>progress</th>
-            <th>started</th>
-          </tr>
-        </thead>
+        <TableHead columns={["move", "shard", "kind", "from", "to", "phase", "progress", "started"]} />
         <tbody>
           {moves.moves.map((m) => (
             <tr key={m.moveId}>

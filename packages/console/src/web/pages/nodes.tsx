@@ -1,3 +1,4 @@
+import { TableHead } from "../table-head";
 import type { ConsoleSnapshot } from "../../core/snapshot";
 import { age, bytes, count, rate } from "../format";
 
@@ -13,21 +14,7 @@ export function NodesPage({ snapshot }: { snapshot: ConsoleSnapshot }) {
         <Card label="in doubt" value={String(snapshot.transactions.inDoubt.length)} warn={snapshot.transactions.inDoubt.length > 0} />
       </div>
       <table class="grid" data-testid="nodes-table">
-        <thead>
-          <tr>
-            <th>node</th>
-            <th>type</th>
-            <th>status</th>
-            <th>address</th>
-            <th title="time since the router last heard a heartbeat">heartbeat</th>
-            <th title="shard copies on the node (primaries among them)">shards</th>
-            <th>stored</th>
-            <th title="distributed transactions open on the node">open tx</th>
-            <th title="transactions prepared and waiting for their decision">prepared</th>
-            <th>statements/s</th>
-            <th title="validator weight or miner capacity (GB)">weight</th>
-          </tr>
-        </thead>
+        <TableHead columns={["node", "type", "status", "address", ["heartbeat", "time since the router last heard a heartbeat"], ["shards", "shard copies on the node (primaries among them)"], "stored", ["open tx", "distributed transactions open on the node"], ["prepared", "transactions prepared and waiting for their decision"], "statements/s", ["weight", "validator weight or miner capacity (GB)"]]} />
         <tbody>
           {snapshot.nodes.map((node) => (
             <tr key={node.nodeId} data-node-id={node.nodeId} data-node-name={node.name} data-status={node.status}>

@@ -1,3 +1,4 @@
+import { TableHead } from "../table-head";
 import type { ConsoleSnapshot, ShardView, TableView } from "../../core/snapshot";
 import { TimeChart } from "../chart";
 import { bytes, count, ms } from "../format";
@@ -28,21 +29,7 @@ function TableSection({ table }: { table: TableView }) {
         {table.colocationGroup ? ` · group ${table.colocationGroup}` : ""} · policy v{table.version}
       </p>
       <table class="grid" data-testid={`shards-${table.table}`}>
-        <thead>
-          <tr>
-            <th>shard</th>
-            <th>state</th>
-            <th>epoch</th>
-            <th>primary</th>
-            <th>copies (lag)</th>
-            <th>lag</th>
-            <th>size</th>
-            <th>head lsn</th>
-            <th title="each secondary's checksum compared with the primary's at the same position">checksum</th>
-            <th>keys</th>
-            <th>failovers</th>
-          </tr>
-        </thead>
+        <TableHead columns={["shard", "state", "epoch", "primary", "copies (lag)", "lag", "size", "head lsn", ["checksum", "each secondary's checksum compared with the primary's at the same position"], "keys", "failovers"]} />
         <tbody>
           {table.shards.map((shard) => (
             <ShardRow key={shard.shardId} shard={shard} />

@@ -1,3 +1,4 @@
+import { TableHead } from "../table-head";
 import { useState } from "preact/hooks";
 import type { ConsoleSnapshot, InDoubtView, SessionView } from "../../core/snapshot";
 import { resolveInDoubt } from "../api";
@@ -38,14 +39,7 @@ export function TransactionsPage({ snapshot, session }: { snapshot: ConsoleSnaps
 
       <h2>Phase latencies <span class="muted">last minute</span></h2>
       <table class="grid narrow" data-testid="phases-table">
-        <thead>
-          <tr>
-            <th>phase</th>
-            <th>p50</th>
-            <th>p99</th>
-            <th>count</th>
-          </tr>
-        </thead>
+        <TableHead columns={["phase", "p50", "p99", "count"]} />
         <tbody>
           {transactions.phases.map((p) => (
             <tr key={p.phase}>
@@ -70,15 +64,7 @@ export function TransactionsPage({ snapshot, session }: { snapshot: ConsoleSnaps
         </p>
       ) : (
         <table class="grid" data-testid="in-doubt-table">
-          <thead>
-            <tr>
-              <th>transaction</th>
-              <th>state</th>
-              <th>since</th>
-              <th>participants</th>
-              {admin ? <th>resolve</th> : null}
-            </tr>
-          </thead>
+          <TableHead columns={["transaction", "state", "since", "participants", ...(admin ? ["resolve"] : [])]} />
           <tbody>
             {transactions.inDoubt.map((tx) => (
               <tr key={tx.txId} data-tx-id={tx.txId} data-kind={tx.kind}>
@@ -128,15 +114,7 @@ export function TransactionsPage({ snapshot, session }: { snapshot: ConsoleSnaps
 
       <h2>Recent transactions</h2>
       <table class="grid" data-testid="recent-table">
-        <thead>
-          <tr>
-            <th>transaction</th>
-            <th>outcome</th>
-            <th>last state</th>
-            <th>started</th>
-            <th>duration</th>
-          </tr>
-        </thead>
+        <TableHead columns={["transaction", "outcome", "last state", "started", "duration"]} />
         <tbody>
           {transactions.recent.map((tx) => (
             <tr key={tx.txId} data-tx-id={tx.txId} data-outcome={tx.outcome}>
