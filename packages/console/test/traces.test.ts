@@ -73,6 +73,21 @@ describe("assembling traces into transactions", () => {
     expect(tx!.spans.map((s) => s.name)).toEqual(["TransactionService/Begin", "TransactionService/Execute", "TransactionService/Commit"]);
   });
 
+  test("the commit's trace waits for an earlier request's trace still open (its participant's span came late)", () => {
+    const assembler = new TraceAssembler({ settleMs: 100 });
+    const execute = span({ traceId: "e", kind: 1, name: "TransactionService/Execute", startTimeMs: 0, durationMs: 10, attributes: { "mycelium.tx_id": "tx-4" } });
+    const commit = span({ traceId: "c", kind: 1, name: "TransactionService/Commit", startTimeMs: 20, durationMs: 10, attributes: { "mycelium.tx_id": "tx-4", "mycelium.tx_outcome": "committed" } });
+    const late = span({ traceId: "e", kind: 1, parentSpanId: "elsewhere", service: "node-agent", name: "NodeAgentService/Execute", startTimeMs: 2, durationMs: 5, attributes: { "mycelium.tx_id": "tx-4" } });
+    assembler.add(execute, 0);
+    assembler.add(commit, 10);
+    // The node-agent's span of the Execute arrives after the commit's trace: the Execute trace is open again.
+    assembler.add(late, 100);
+    expect(assembler.poll(110)).toEqual([]);
+    const [tx] = assembler.poll(200);
+    expect(tx).toMatchObject({ txId: "tx-4", traceIds: ["e", "c"], complete: true });
+    expect(tx!.spans).toHaveLength(3);
+  });
+
   test("bounded: a trace that never completes is emitted incomplete after maxWaitMs, and at most maxOpenTraces are held", () => {
     const assembler = new TraceAssembler({ maxWaitMs: 1_000, maxOpenTraces: 2 });
     const orphan = (traceId: string) => span({ traceId, kind: 2, parentSpanId: "missing", name: "client call", startTimeMs: 0, durationMs: 1 });

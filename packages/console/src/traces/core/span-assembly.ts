@@ -35,6 +35,8 @@ export interface AssemblerOptions {
 
 interface OpenTrace {
   traceId: string;
+  /** The transaction its spans name, once one arrived. */
+  txId: string | null;
   spans: SpanRecord[];
   spanIds: Set<string>;
   firstSeenMs: number;
@@ -45,6 +47,9 @@ interface OpenTransaction {
   txId: string;
   traces: OpenTrace[];
   firstSeenMs: number;
+  /** The trace that ended it is final; it is emitted once no other trace of it is still open. */
+  ended: boolean;
+  settled: boolean;
 }
 
 /**
@@ -86,7 +91,7 @@ export class TraceAssembler {
     }
     let open = this.traces.get(span.traceId);
     if (!open) {
-      open = { traceId: span.traceId, spans: [], spanIds: new Set(), firstSeenMs: nowMs, lastSeenMs: nowMs };
+      open = { traceId: span.traceId, txId: null, spans: [], spanIds: new Set(), firstSeenMs: nowMs, lastSeenMs: nowMs };
       this.traces.set(span.traceId, open);
     }
     if (open.spanIds.has(span.spanId)) return [];
@@ -96,6 +101,8 @@ export class TraceAssembler {
     }
     open.spans.push(span);
     open.spanIds.add(span.spanId);
+    const txId = span.attributes[attributeNames.txId];
+    if (open.txId === null && typeof txId === "string" && txId !== "") open.txId = txId;
     open.lastSeenMs = nowMs;
     const emitted: AssembledTransaction[] = [];
     while (this.traces.size > this.maxOpenTraces) {
@@ -114,7 +121,10 @@ export class TraceAssembler {
       if (settled || expired) emitted.push(...this.finishTrace(open, settled));
     }
     for (const tx of [...this.transactions.values()]) {
-      if (nowMs - tx.firstSeenMs >= this.maxWaitMs) {
+      if (tx.ended && !this.hasOpenTrace(tx.txId)) {
+        this.transactions.delete(tx.txId);
+        emitted.push(assemble(tx.txId, tx.traces, tx.settled));
+      } else if (nowMs - tx.firstSeenMs >= this.maxWaitMs) {
         this.transactions.delete(tx.txId);
         emitted.push(assemble(tx.txId, tx.traces, false));
       }
@@ -139,11 +149,11 @@ export class TraceAssembler {
     this.traces.delete(open.traceId);
     this.emittedTraceIds.add(open.traceId);
     if (this.emittedTraceIds.size > this.maxOpenTraces * 4) this.emittedTraceIds.delete(this.emittedTraceIds.values().next().value as string);
-    const txId = attributeOf(open.spans, attributeNames.txId);
+    const txId = open.txId;
     if (txId === null) return [assemble(null, [open], settled)];
     let tx = this.transactions.get(txId);
     if (!tx) {
-      tx = { txId, traces: [], firstSeenMs: open.firstSeenMs };
+      tx = { txId, traces: [], firstSeenMs: open.firstSeenMs, ended: false, settled: true };
       this.transactions.set(txId, tx);
       while (this.transactions.size > this.maxOpenTraces) {
         const oldest = this.transactions.values().next().value as OpenTransaction;
@@ -151,10 +161,18 @@ export class TraceAssembler {
       }
     }
     tx.traces.push(open);
-    // The trace that ended the transaction closes it; an earlier request's trace waits for it.
-    if (attributeOf(open.spans, attributeNames.outcome) === null) return [];
+    tx.settled &&= settled;
+    // The trace that ended the transaction closes it, once the traces of its earlier requests are final
+    // too (a participant's span of an earlier request can arrive after the commit's, from another process).
+    if (attributeOf(open.spans, attributeNames.outcome) !== null) tx.ended = true;
+    if (!tx.ended || this.hasOpenTrace(txId)) return [];
     this.transactions.delete(txId);
-    return [assemble(txId, tx.traces, settled)];
+    return [assemble(txId, tx.traces, tx.settled)];
+  }
+
+  private hasOpenTrace(txId: string): boolean {
+    for (const open of this.traces.values()) if (open.txId === txId) return true;
+    return false;
   }
 }
 
@@ -163,11 +181,16 @@ function assemble(txId: string | null, traces: OpenTrace[], complete: boolean): 
   const outcome = attributeOf(spans, attributeNames.outcome);
   return {
     txId,
-    traceIds: [...new Set(traces.map((t) => t.traceId))],
+    // In the order the requests started.
+    traceIds: [...new Set([...traces].sort((a, b) => startOf(a.spans) - startOf(b.spans)).map((t) => t.traceId))],
     spans,
     outcome: outcome === "committed" || outcome === "aborted" ? outcome : "unknown",
     complete,
   };
+}
+
+function startOf(spans: readonly SpanRecord[]): number {
+  return Math.min(...spans.map((s) => s.startTimeMs));
 }
 
 /** The first value of an attribute on any span, as a string (null when no span has it). */
