@@ -88,6 +88,14 @@ describe("assembling traces into transactions", () => {
     expect(tx!.spans).toHaveLength(3);
   });
 
+  test("a child may seem to end up to a millisecond after its parent (start times are whole milliseconds)", () => {
+    const root = span({ traceId: "q", spanId: "root", parentSpanId: "client", kind: 1, name: "TransactionService/Execute", startTimeMs: 100, durationMs: 5.2 });
+    const child = span({ traceId: "q", parentSpanId: "root", kind: 2, name: "NodeAgentService/Execute", startTimeMs: 101, durationMs: 4.9 });
+    expect(hasEntrySpan([child, root])).toBe(true);
+    // More than that is not the entry: the parent of the late one is still to come.
+    expect(hasEntrySpan([{ ...child, durationMs: 6.5 }, root])).toBe(false);
+  });
+
   test("bounded: a trace that never completes is emitted incomplete after maxWaitMs, and at most maxOpenTraces are held", () => {
     const assembler = new TraceAssembler({ maxWaitMs: 1_000, maxOpenTraces: 2 });
     const orphan = (traceId: string) => span({ traceId, kind: 2, parentSpanId: "missing", name: "client call", startTimeMs: 0, durationMs: 1 });

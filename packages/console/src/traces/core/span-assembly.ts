@@ -224,7 +224,8 @@ export function hasEntrySpan(spans: readonly SpanRecord[]): boolean {
   if (spans.length === 0) return false;
   const start = Math.min(...spans.map((s) => s.startTimeMs));
   const end = Math.max(...spans.map((s) => s.startTimeMs + s.durationMs));
-  // A microsecond of slack: start and duration are rounded separately.
-  const slackMs = 0.001;
+  // Start times come at millisecond resolution (durations finer), so a child may seem to start or end up
+  // to a millisecond outside its parent.
+  const slackMs = 1;
   return topSpans(spans).some((s) => (!s.parentSpanId || s.kind !== SpanKind.client) && s.startTimeMs <= start + slackMs && s.startTimeMs + s.durationMs >= end - slackMs);
 }
