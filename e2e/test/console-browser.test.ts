@@ -197,6 +197,14 @@ describeBrowser("the operator's console in Chromium", () => {
     await eventually(async () => expect([await balance(a), await balance(b)]).toEqual([before[0]! - 7, before[1]! + 7]), { timeoutMs: 20_000 });
     const adminPort = new ClusterAdmin(admin, cluster.address("replicator"));
     for (const node of cluster.info.nodes) expect(await adminPort.nodePrepared(cluster.nodeAddress(node.name))).toEqual([]);
+
+    // The page follows the restarted coordinator's event stream again, and says nothing is wrong with it.
+    const { txId: afterRestart } = await admin.executeTransaction([
+      { sql: "UPDATE accounts SET balance = balance - 1 WHERE id = ?", params: [5] },
+      { sql: "UPDATE accounts SET balance = balance + 1 WHERE id = ?", params: [6] },
+    ]);
+    await page.waitForSelector(`[data-testid=recent-table] tr[data-tx-id="${afterRestart}"][data-outcome=committed]`);
+    await page.waitForFunction(() => !(document.querySelector("[data-testid=source-errors]")?.textContent ?? "").includes("coordinator"));
   });
 
   test("a killed node-agent shows down and its shards fail over, within the heartbeat timeout and a refresh", async () => {

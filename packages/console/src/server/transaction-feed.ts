@@ -26,10 +26,16 @@ export class TransactionFeed {
 
   private async run(): Promise<void> {
     const { signal } = this.controller;
-    for (let attempt = 0; !signal.aborted; attempt++) {
+    let failures = 0;
+    while (!signal.aborted) {
+      // A stream that has not failed within a second is flowing, events or not: the last error is old news.
+      const settled = setTimeout(() => {
+        this.lastError = null;
+        failures = 0;
+      }, 1000);
       try {
         for await (const event of this.client.subscribe({ signal })) {
-          attempt = 0;
+          failures = 0;
           this.lastError = null;
           this.recent.apply(event.type === "completed" ? event : { type: "state_changed", txId: event.txId, newState: event.newState, atMs: event.atMs });
         }
@@ -37,9 +43,12 @@ export class TransactionFeed {
       } catch (error) {
         if (signal.aborted) return;
         this.lastError = error instanceof Error ? error.message : String(error);
+      } finally {
+        clearTimeout(settled);
       }
       // At least 100 ms between attempts (the backoff is fully jittered), at most 5 s.
-      await sleep(100 + backoffDelayMs(resubscribeBackoff, attempt + 1), signal).catch(() => undefined);
+      failures++;
+      await sleep(100 + backoffDelayMs(resubscribeBackoff, failures), signal).catch(() => undefined);
     }
   }
 

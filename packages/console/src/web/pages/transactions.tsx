@@ -52,6 +52,8 @@ export function TransactionsPage({ snapshot, session }: { snapshot: ConsoleSnaps
         </tbody>
       </table>
 
+      {transactions.phases.length === 0 ? <p class="muted">No two-phase commit in the last minute.</p> : null}
+
       <h2>In doubt</h2>
       {message ? (
         <p class={message.ok ? "notice" : "error"} data-testid="resolve-message">
