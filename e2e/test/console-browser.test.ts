@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * Issue 15: the operator's console in a real browser (Debian's Chromium, driven by playwright-core; no
  * browser download) against a real multi-process cluster, as `mycelium up` runs it. One cluster and
@@ -20,7 +21,7 @@ import type { MyceliumClient } from "@mycelium/client";
 import { ClusterAdmin, startDashboard, type Dashboard } from "@mycelium/console";
 import { common, nodeagent, router } from "@mycelium/proto";
 import { issueToDirectory } from "@mycelium/tls";
-import { cliPath, eventually, TestCluster } from "@mycelium/testkit";
+import { cliPath, eventually, runCli, TestCluster } from "@mycelium/testkit";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 jest.setTimeout(300_000);
@@ -34,6 +35,20 @@ const describeBrowser = haveBrowser ? describe : describe.skip;
 
 const heartbeatTimeoutMs = 3000;
 const refreshMs = 500;
+
+/** One HTTP(S) request, for the access rules and the snapshot. */
+function request(target: string, options: { method?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const get = target.startsWith("https") ? https.request : http.request;
+    const call = get(target, { method: options.method ?? "GET", headers: options.headers, ...(options.agent ? { agent: options.agent } : {}) }, (response) => {
+      let body = "";
+      response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    call.on("error", reject);
+    call.end(options.body);
+  });
+}
 
 describeBrowser("the operator's console in Chromium", () => {
   let cluster: TestCluster;
@@ -207,6 +222,16 @@ describeBrowser("the operator's console in Chromium", () => {
     await page.waitForFunction(() => !(document.querySelector("[data-testid=source-errors]")?.textContent ?? "").includes("coordinator"));
   });
 
+  test("the CLI and the dashboard show the same nodes and shards (one set of admin calls)", async () => {
+    const cliNodes = JSON.parse((await runCli(["nodes", "--json", "--data-dir", cluster.dataDir])).stdout) as Array<{ nodeId: string; status: string; shards: number }>;
+    const cliShards = JSON.parse((await runCli(["shards", "accounts", "--json", "--data-dir", cluster.dataDir])).stdout) as Array<{ shardId: string; primary: string; epoch: number }>;
+    const snapshot = JSON.parse((await request(`${url}api/snapshot`)).body) as { nodes: Array<{ nodeId: string; status: string; shardCount: number }>; tables: Array<{ table: string; shards: Array<{ shardId: string; primaryNodeId: string; epoch: number }> }> };
+    expect(snapshot.nodes.map((n) => [n.nodeId, n.status, n.shardCount]).sort()).toEqual(cliNodes.map((n) => [n.nodeId, n.status.replace("NODE_STATUS_", "").toLowerCase(), n.shards]).sort());
+    const accounts = snapshot.tables.find((t) => t.table === "accounts")!;
+    expect(accounts.shards.map((s) => [s.shardId, s.primaryNodeId, s.epoch])).toEqual(cliShards.map((s) => [s.shardId, s.primary, Number(s.epoch)]));
+    for (const command of [["txn", "list"], ["conflicts", "list"]]) expect((await runCli([...command, "--data-dir", cluster.dataDir])).code).toBe(0);
+  });
+
   test("a killed node-agent shows down and its shards fail over, within the heartbeat timeout and a refresh", async () => {
     const { shards } = await admin.router.listShards(router.ListShardsRequest.create({ table: "accounts" }));
     const victim = shards[0]!.primaryNodeId;
@@ -240,18 +265,6 @@ describeBrowser("the operator's console in Chromium", () => {
   });
 
   describe("who may do what", () => {
-    function request(target: string, options: { method?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent } = {}): Promise<{ status: number; body: string }> {
-      return new Promise((resolve, reject) => {
-        const get = target.startsWith("https") ? https.request : http.request;
-        const call = get(target, { method: options.method ?? "GET", headers: options.headers, ...(options.agent ? { agent: options.agent } : {}) }, (response) => {
-          let body = "";
-          response.on("data", (chunk: Buffer) => (body += chunk.toString()));
-          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-        });
-        call.on("error", reject);
-        call.end(options.body);
-      });
-    }
     const write = { "content-type": "application/json", "x-mycelium-console": "1" };
 
     test("loopback: read-only without signing in; writes need the page's header and origin; a foreign Host is refused", async () => {
