@@ -160,7 +160,14 @@ export class Collector {
       atMs: now,
       networkId: this.options.networkId,
       refreshMs,
-      nodes: buildNodeViews(nodes.map(toNodeInput), loads, shardInputs, names, now),
+      // The router's record has stored bytes only as of the node's last report; the node's own answer is fresher.
+      nodes: buildNodeViews(
+        nodes.map((n) => ({ ...toNodeInput(n), storedBytes: Math.max(n.storedBytes, perNode.find((p) => p.node.nodeId === n.nodeId)?.status?.storedBytes ?? 0) })),
+        loads,
+        shardInputs,
+        names,
+        now,
+      ),
       tables,
       transactions: {
         ...this.transactionRates(),
